@@ -1,0 +1,33 @@
+# One command each: `make install`, `make test`, `make demo`. Each builds .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-slow demo bench clean
+
+install: $(STAMP)
+
+# torch goes first and pinned: 2.13.0 is the CPU build on this machine's disk; any other
+# spec would download a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+demo: install
+	$(VENV)/bin/dpe demo
+
+bench: install
+	$(PY) bench/model_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,45 @@
+"""Errors a user can act on.
+
+Every failure caused by the user's input (files, options, checkpoints) is raised as a
+:class:`DPEError` subclass carrying a one-line message that names the problem and the fix.
+The CLI turns these into that line on stderr and the exit code below, with no traceback
+unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+
+class DPEError(Exception):
+    """Base class: a problem the user can fix. ``exit_code`` is what the CLI returns."""
+
+    exit_code: int = EXIT_FAILURE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InputError(DPEError):
+    """Bad input file or option value (exit code 2)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class CheckpointError(InputError):
+    """A weights file that is missing, corrupt, or of another architecture."""
+
+
+class NoFaceError(InputError):
+    """No face was found where one is required."""
+
+
+class OutputExistsError(InputError):
+    """The output exists and ``--overwrite`` was not given."""

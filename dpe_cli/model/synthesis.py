@@ -1,0 +1,50 @@
+"""Flow-warping synthesis network G(latent, features) -> image (the two DPE generators)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from dpe_cli.model.config import DPEConfig
+from dpe_cli.model.layers import StyledConv, ToFlow, ToRGB
+
+
+class SynthesisLevel(nn.Module):
+    """One resolution: upsampling conv, conv, flow warp of the encoder features, RGB skip."""
+
+    def __init__(self, in_channels: int, out_channels: int, style_dim: int) -> None:
+        super().__init__()
+        self.up = StyledConv(in_channels, out_channels, style_dim, upsample=True)
+        self.conv = StyledConv(out_channels, out_channels, style_dim)
+        self.to_flow = ToFlow(out_channels, style_dim)
+        self.to_rgb = ToRGB(out_channels)
+
+    def forward(self, x: Tensor, latent: Tensor, features: Tensor, flow: Tensor | None, rgb: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        x = self.conv(self.up(x, latent), latent)
+        warped, x, flow = self.to_flow(x, latent, features, flow)
+        return x, flow, self.to_rgb(warped, rgb)
+
+
+class Synthesis(nn.Module):
+    """StyleGAN2-like decoder whose RGB comes from warped encoder features, not from x.
+
+    Every modulation receives the same latent (the reference repeats it 14 times). The output
+    is raw: no tanh, no clamp.
+    """
+
+    def __init__(self, config: DPEConfig) -> None:
+        super().__init__()
+        c4 = config.channels(4)
+        self.const = nn.Parameter(torch.randn(1, c4, 4, 4))
+        self.conv_in = StyledConv(c4, c4, config.style_dim)
+        channels = [c4] + [config.channels(res) for res in config.resolutions]
+        self.levels = nn.ModuleList(
+            SynthesisLevel(cin, cout, config.style_dim) for cin, cout in zip(channels[:-1], channels[1:])
+        )
+
+    def forward(self, latent: Tensor, features: list[Tensor]) -> Tensor:
+        x = self.conv_in(self.const.expand(latent.size(0), -1, -1, -1), latent)
+        flow = rgb = None
+        for level, feature in zip(self.levels, features):
+            x, flow, rgb = level(x, latent, feature, flow, rgb)
+        return rgb
