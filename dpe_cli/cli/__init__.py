@@ -12,8 +12,9 @@ import sys
 
 import typer
 
-from dpe_cli.cli import info_cmd, weights_cmd
+from dpe_cli.cli import edit_cmd, info_cmd, weights_cmd
 from dpe_cli.cli.common import stderr
+from dpe_cli.cli.native_log import filtered_native_stderr
 from dpe_cli.errors import EXIT_FAILURE, DPEError
 
 app = typer.Typer(
@@ -25,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (info_cmd, weights_cmd):
+for _module in (edit_cmd, info_cmd, weights_cmd):
     _module.register(app)
 
 
@@ -38,7 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     debug = _debug_requested(argv)
     try:
         # Standalone mode: Typer reports usage errors itself (exit code 2) and exits.
-        app(args=argv, prog_name="dpe")
+        if debug:
+            app(args=argv, prog_name="dpe")
+        else:
+            with filtered_native_stderr():
+                app(args=argv, prog_name="dpe")
     except DPEError as exc:
         if debug:
             raise

@@ -1,0 +1,182 @@
+"""``dpe edit-expression``, ``dpe edit-pose`` and ``dpe reenact``: thin wrappers over
+:mod:`dpe_cli.edit`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dpe_cli.cli.common import DebugOption, DeviceOption, JsonOption, QuietOption, WeightsOption, print_json, stderr
+from dpe_cli.edit import EditRequest, run_edit
+from dpe_cli.face.crop import DEFAULT_BOX_SCALE
+from dpe_cli.face.paste import DEFAULT_FEATHER
+from dpe_cli.progress import Reporter, RichReporter
+
+Output = Annotated[
+    str | None,
+    typer.Option("--output", "-o", help="Output video (.mp4/.mov/.mkv), or a folder/ for a lossless PNG sequence. Default: SOURCE-<mode>.mp4 here."),
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256, help="Frames per model call.")]
+Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 (fast on CPUs with AVX-512 BF16, and GPUs) or fp16 (CUDA).")]
+Audio = Annotated[str | None, typer.Option("--audio", help="Audio track: source, driver or none. Default: source for edits, driver for reenact.")]
+DriverEnd = Annotated[str, typer.Option("--driver-end", help="When the driver is shorter than the source: loop it, hold its last frame, or stop.")]
+Crf = Annotated[int, typer.Option("--crf", min=0, max=51, help="H.264 quality (lower is better; 18 is near lossless).")]
+SideBySide = Annotated[bool, typer.Option("--side-by-side", help="Write source, driver and result next to each other.")]
+Start = Annotated[float, typer.Option("--start", min=0.0, help="Edit from this time (seconds) of the source.")]
+Duration = Annotated[float | None, typer.Option("--duration", min=0.001, help="Edit this many seconds of the source.")]
+Strength = Annotated[float, typer.Option("--strength", help="Scale of the transferred motion: 0 keeps the source, 1 is as driven.")]
+Relative = Annotated[bool, typer.Option("--relative", help="Drive relative to the driver's first frame, starting from the source's own expression/pose.")]
+Smooth = Annotated[float, typer.Option("--smooth", help="Temporal smoothing of the motion in [0, 1): 0 off, 0.5 mild, 0.8 strong.")]
+Crop = Annotated[str, typer.Option("--crop", help="auto: detect the face and crop a fixed box; none: inputs already are square face crops.")]
+Box = Annotated[str | None, typer.Option("--box", help="Fixed source crop box x,y,w,h in pixels (skips detection).")]
+BoxScale = Annotated[float, typer.Option("--box-scale", help="Crop box side relative to the face (larger shows more hair and neck).")]
+FaceIndex = Annotated[int, typer.Option("--face-index", min=0, help="Which face when several are visible: 0 is the largest.")]
+Mask = Annotated[str, typer.Option("--mask", help="Paste-back mask: face (the face region from the face mesh) or box (feathered box).")]
+Feather = Annotated[float, typer.Option("--feather", help="Mask edge softness (Gaussian sigma as a fraction of the box).")]
+
+
+def _default_output(source: Path, tag: str) -> str:
+    return str(Path.cwd() / f"{source.stem}-{tag}.mp4")
+
+
+def _run(request: EditRequest, quiet: bool, json_out: bool) -> None:
+    reporter: Reporter = Reporter() if quiet else RichReporter(stderr)
+    with reporter:
+        report = run_edit(request, reporter)
+    if json_out:
+        print_json(report)
+    elif not quiet:
+        stderr.print(
+            f"[green]wrote[/] {report['output']} ({report['frames']} frames, {report['fps']:.3g} fps, "
+            f"{report['duration']:.2f} s, box {report['box']})",
+            highlight=False,
+        )
+
+
+def edit_expression(
+    source: Annotated[Path, typer.Argument(help="The video to edit.", show_default=False)],
+    driver: Annotated[Path, typer.Option("--driver", "-d", help="Driving video or still image whose expression is transferred.", show_default=False)],
+    output: Output = None,
+    weights: WeightsOption = None,
+    device: DeviceOption = "auto",
+    precision: Precision = "fp32",
+    batch_size: BatchSize = 4,
+    audio: Audio = None,
+    driver_end: DriverEnd = "loop",
+    crf: Crf = 18,
+    side_by_side: SideBySide = False,
+    start: Start = 0.0,
+    duration: Duration = None,
+    strength: Strength = 1.0,
+    relative: Relative = False,
+    smooth: Smooth = 0.0,
+    crop: Crop = "auto",
+    box: Box = None,
+    box_scale: BoxScale = DEFAULT_BOX_SCALE,
+    face_index: FaceIndex = 0,
+    mask: Mask = "face",
+    feather: Feather = DEFAULT_FEATHER,
+    overwrite: Overwrite = False,
+    json_out: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Make the person in SOURCE follow the DRIVER's expression; head pose, background and
+    audio stay, and the edited face is pasted back into the full-resolution frames."""
+    request = EditRequest(
+        source=source, driver=driver, output=output or _default_output(source, "expression"), mode="expression", paste=True,
+        weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
+        driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
+        strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale,
+        face_index=face_index, mask=mask, feather=feather,
+    )
+    _run(request, quiet, json_out)
+
+
+def edit_pose(
+    source: Annotated[Path, typer.Argument(help="The video to edit.", show_default=False)],
+    driver: Annotated[Path, typer.Option("--driver", "-d", help="Driving video or still image whose head pose is transferred.", show_default=False)],
+    output: Output = None,
+    weights: WeightsOption = None,
+    device: DeviceOption = "auto",
+    precision: Precision = "fp32",
+    batch_size: BatchSize = 4,
+    audio: Audio = None,
+    driver_end: DriverEnd = "loop",
+    crf: Crf = 18,
+    side_by_side: SideBySide = False,
+    start: Start = 0.0,
+    duration: Duration = None,
+    strength: Strength = 1.0,
+    relative: Relative = False,
+    smooth: Smooth = 0.0,
+    crop: Crop = "auto",
+    box: Box = None,
+    box_scale: BoxScale = DEFAULT_BOX_SCALE,
+    face_index: FaceIndex = 0,
+    overwrite: Overwrite = False,
+    json_out: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Make the head in SOURCE follow the DRIVER's pose; the expression stays.
+
+    A changed pose cannot be pasted back into the original frames seamlessly (the head
+    would no longer line up with the neck and background), so the output is the face crop
+    at the model's resolution.
+    """
+    request = EditRequest(
+        source=source, driver=driver, output=output or _default_output(source, "pose"), mode="pose", paste=False,
+        weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
+        driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
+        strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index,
+    )
+    _run(request, quiet, json_out)
+
+
+def reenact(
+    image: Annotated[Path, typer.Argument(help="Still portrait to animate.", show_default=False)],
+    driver: Annotated[Path, typer.Argument(help="Driving video.", show_default=False)],
+    output: Output = None,
+    mode: Annotated[str, typer.Option("--mode", "-m", help="both (expression and pose), expression or pose.")] = "both",
+    weights: WeightsOption = None,
+    device: DeviceOption = "auto",
+    precision: Precision = "fp32",
+    batch_size: BatchSize = 4,
+    audio: Audio = None,
+    crf: Crf = 18,
+    side_by_side: SideBySide = False,
+    strength: Strength = 1.0,
+    relative: Relative = False,
+    smooth: Smooth = 0.0,
+    crop: Crop = "auto",
+    box: Box = None,
+    box_scale: BoxScale = DEFAULT_BOX_SCALE,
+    face_index: FaceIndex = 0,
+    overwrite: Overwrite = False,
+    json_out: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """One-shot talking head: animate the portrait IMAGE with the DRIVER video's motion.
+
+    The portrait is encoded once; the output is the face crop, as long as the driver,
+    with the driver's audio by default. --relative starts from the portrait's own
+    expression and pose, which usually looks more natural for another person's driver.
+    """
+    request = EditRequest(
+        source=image, driver=driver, output=output or _default_output(image, f"reenact-{mode}"), mode=mode, paste=False,  # type: ignore[arg-type]
+        weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "driver",
+        driver_end="stop", crf=crf, side_by_side=side_by_side, overwrite=overwrite, strength=strength,
+        relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index,
+    )
+    _run(request, quiet, json_out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("edit-expression")(edit_expression)
+    app.command("edit-pose")(edit_pose)
+    app.command("reenact")(reenact)

@@ -1,0 +1,393 @@
+"""The editing job: decode -> crop -> edit -> paste -> encode, streamed.
+
+Two passes over the source. The first finds one fixed crop box (``framing``); the second
+runs decoding, inference and paste-back/encoding as overlapping stages joined by bounded
+queues (``stream``), so memory does not grow with the video's length. The output is written
+to a temporary file and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from dpe_cli.checkpoint import read_checkpoint, resolve_device, resolve_weights
+from dpe_cli.edit.framing import Framing, find_box, whole_frame
+from dpe_cli.edit.motion import MotionControl
+from dpe_cli.edit.stream import Prefetch, Sink, StageTimer
+from dpe_cli.errors import InputError
+from dpe_cli.face.crop import DEFAULT_BOX_SCALE, CropBox, crop, parse_box
+from dpe_cli.face.paste import DEFAULT_FEATHER, Paster
+from dpe_cli.model import DPE, Encoding, Mode, check_mode
+from dpe_cli.progress import Reporter
+from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, probe, read_image
+
+AUDIO_CHOICES = ("source", "driver", "none")
+DRIVER_END_CHOICES = ("loop", "hold", "stop")
+CROP_CHOICES = ("auto", "none")
+PRECISIONS = ("fp32", "bf16", "fp16")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass
+class EditRequest:
+    """Everything one editing run needs. ``paste`` puts the edited face back into the full
+    frames (only sound when the pose is kept, i.e. expression edits); otherwise the output
+    is the face crop."""
+
+    source: Path
+    driver: Path
+    output: str
+    mode: Mode = "expression"
+    paste: bool = True
+    weights: Path | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: int = 4
+    audio: str = "source"
+    driver_end: str = "loop"
+    crf: int = 18
+    side_by_side: bool = False
+    overwrite: bool = False
+    start: float = 0.0
+    duration: float | None = None
+    strength: float = 1.0
+    relative: bool = False
+    smooth: float = 0.0
+    crop: str = "auto"
+    box: str | None = None
+    box_scale: float = DEFAULT_BOX_SCALE
+    face_index: int = 0
+    mask: str = "face"
+    feather: float = DEFAULT_FEATHER
+    motion: MotionControl = field(init=False)
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+        for name, value, choices in (
+            ("--audio", self.audio, AUDIO_CHOICES),
+            ("--driver-end", self.driver_end, DRIVER_END_CHOICES),
+            ("--crop", self.crop, CROP_CHOICES),
+            ("--precision", self.precision, PRECISIONS),
+        ):
+            if value not in choices:
+                raise InputError(f"{name} {value!r} is not valid", f"use one of: {', '.join(choices)}")
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size {self.batch_size} must be at least 1", "e.g. --batch-size 4")
+        if self.start < 0 or (self.duration is not None and self.duration <= 0):
+            raise InputError("--start must be >= 0 and --duration > 0", f"got {self.start} and {self.duration}")
+        if self.box_scale < 1.0:
+            raise InputError(f"--box-scale {self.box_scale} is below 1", "use 1 or more (default %.2f)" % DEFAULT_BOX_SCALE)
+        if self.face_index < 0:
+            raise InputError(f"--face-index {self.face_index} is negative", "0 is the largest face")
+        if self.box is not None and self.crop == "none":
+            raise InputError("--box and --crop none contradict each other", "give only one of them")
+        self.motion = MotionControl(self.strength, self.relative, self.smooth)
+
+
+@dataclass
+class Engine:
+    """The loaded model and how to run it."""
+
+    model: DPE
+    device: torch.device
+    precision: str
+    weights: Path
+
+    @classmethod
+    def load(cls, weights: Path | None, device: str = "auto", precision: str = "fp32") -> "Engine":
+        path = resolve_weights(weights)
+        target = resolve_device(device)
+        if precision == "fp16" and target.type != "cuda":
+            raise InputError("--precision fp16 needs a CUDA device", "use bf16 on a CPU")
+        model, _ = read_checkpoint(path)
+        return cls(model.to(target), target, precision, path)
+
+    @property
+    def size(self) -> int:
+        return self.model.config.size
+
+    def _autocast(self) -> torch.autocast:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.precision != "fp32")
+
+    def to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """uint8 RGB crops -> N x 3 x S x S in [-1, 1], as the reference normalises."""
+        batch = torch.from_numpy(np.stack(crops)).to(self.device)
+        return (batch.permute(0, 3, 1, 2).float() / 255.0 - 0.5) * 2.0
+
+    @staticmethod
+    def to_images(batch: torch.Tensor) -> list[np.ndarray]:
+        """Raw generator output -> uint8 RGB, clamped and rounded (the reference truncates)."""
+        pixels = ((batch.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return list(pixels.permute(0, 2, 3, 1).cpu().numpy())
+
+    @torch.inference_mode()
+    def encode(self, crops: list[np.ndarray]) -> Encoding:
+        with self._autocast():
+            return self.model.encode(self.to_tensor(crops))
+
+    @torch.inference_mode()
+    def motion(self, crops: list[np.ndarray]) -> torch.Tensor:
+        with self._autocast():
+            return self.model.motion(self.encode(crops).latent).float()
+
+    @torch.inference_mode()
+    def render(self, source: Encoding, motion: torch.Tensor, mode: Mode) -> list[np.ndarray]:
+        with self._autocast():
+            return self.to_images(self.model.drive(source, motion, mode))
+
+
+def _timed(items: Iterable, timer: StageTimer, stage: str) -> Iterator:
+    iterator = iter(items)
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            timer.add(stage, time.perf_counter() - start)
+        yield item
+
+
+def _batched(items: Iterable, n: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, n)):
+        yield batch
+
+
+def _side_by_side(panels: list[np.ndarray], height: int) -> np.ndarray:
+    """Panels scaled to one height, left to right; width padded to even for yuv420p."""
+    scaled = [
+        p if p.shape[0] == height else cv2.resize(p, (max(1, round(p.shape[1] * height / p.shape[0])), height), interpolation=cv2.INTER_AREA)
+        for p in panels
+    ]
+    out = np.concatenate(scaled, axis=1)
+    if out.shape[1] % 2:
+        out = np.pad(out, ((0, 0), (0, 1), (0, 0)))
+    return out
+
+
+class EditJob:
+    """One run of an editing request; ``run`` returns the report (the CLI's ``--json``)."""
+
+    def __init__(self, request: EditRequest, reporter: Reporter | None = None, engine: Engine | None = None) -> None:
+        self.request = request
+        self.reporter = reporter or Reporter()
+        self.engine = engine
+        self.timer = StageTimer()
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _probe_inputs(self) -> tuple[MediaInfo, MediaInfo]:
+        source, driver = probe(self.request.source), probe(self.request.driver)
+        if source.kind == "image" and self.request.paste:
+            raise InputError(f"{source.path.name} is a still image", "use `dpe reenact` to animate a portrait")
+        if self.request.start and source.kind == "image":
+            raise InputError("--start/--duration apply to a source video", "drop them for a still portrait")
+        return source, driver
+
+    def _framing(self, info: MediaInfo, *, own_box: str | None, label: str, start: float = 0.0, duration: float | None = None) -> Framing:
+        r = self.request
+        if r.crop == "none":
+            return whole_frame(info)
+        if own_box is not None:
+            return Framing(parse_box(own_box), 0, 0)
+        began = time.perf_counter()
+        try:
+            return find_box(info, start=start, duration=duration, face_index=r.face_index, scale=r.box_scale, reporter=self.reporter, label=label)
+        finally:
+            self.timer.add("detect", time.perf_counter() - began)
+
+    # -- streams ----------------------------------------------------------------------------
+    def _driver_crops(self, info: MediaInfo, box: CropBox, fps: Fraction | None) -> Iterator[np.ndarray]:
+        """Driver crops on the output timeline; what happens at its end follows --driver-end."""
+        size = self.engine.size
+        if info.kind == "image":
+            still = crop(read_image(info.path), box, size)
+            while True:
+                yield still
+        reader = FrameReader(info.path, fps=fps)
+        last = None
+        while True:
+            for frame in _timed(reader, self.timer, "decode"):
+                last = crop(frame, box, size)
+                yield last
+            if last is None or self.request.driver_end == "stop" or fps is None:
+                return
+            if self.request.driver_end == "hold":
+                while True:
+                    yield last
+
+    def _source_frames(self, reader: FrameReader, box: CropBox) -> Iterator[tuple[np.ndarray | None, np.ndarray]]:
+        keep_frame = self.request.paste
+        for frame in _timed(reader, self.timer, "decode"):
+            yield (frame if keep_frame else None), crop(frame, box, self.engine.size)
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        r = self.request
+        began = time.perf_counter()
+        output_path = check_output_path(r.output, r.overwrite)
+        source_info, driver_info = self._probe_inputs()
+        if self.engine is None:
+            self.engine = Engine.load(r.weights, r.device, r.precision)
+        still_source = source_info.kind == "image"
+        if still_source and driver_info.kind == "image":
+            raise InputError("both the portrait and the driver are still images", "drive the portrait with a video")
+        image_output = Path(r.output).suffix.lower() in IMAGE_SUFFIXES
+        if image_output:
+            raise InputError(f"output {r.output} is an image", "write a video (.mp4, .mov, .mkv) or a folder/ of PNG frames")
+
+        source_framing = self._framing(source_info, own_box=r.box, label=" (source)", start=r.start, duration=r.duration)
+        # The driver is framed on the part that will be used (it may be longer than the source).
+        span = None if still_source else (r.duration or max(source_info.duration - r.start, 1e-3))
+        driver_framing = self._framing(driver_info, own_box=None, label=" (driver)", duration=span)
+        size = self.engine.size
+
+        if still_source:
+            timeline = FrameReader(driver_info.path)  # the driver sets frames, rate and length
+            fps = timeline.fps
+            portrait_crop = crop(read_image(source_info.path), source_framing.box, size)
+            portrait = self.engine.encode([portrait_crop])
+            portrait_motion = self.engine.motion([portrait_crop]) if r.motion.needs_source_motion else None
+            total = timeline.frame_count_estimate
+            pairs: Iterable = (
+                ((None, portrait_crop), c) for c in self._driver_crops(driver_info, driver_framing.box, None)
+            )
+            duration_cap = None
+        else:
+            timeline = FrameReader(source_info.path, start=r.start, duration=r.duration)
+            fps = timeline.fps
+            total = timeline.frame_count_estimate
+            pairs = zip(self._source_frames(timeline, source_framing.box), self._driver_crops(driver_info, driver_framing.box, fps))
+            portrait = portrait_motion = None
+            duration_cap = r.duration
+
+        if r.paste:
+            out_w, out_h = source_info.width, source_info.height
+        else:
+            out_w = out_h = size
+        if r.side_by_side:
+            probe_frame = _side_by_side([np.zeros((out_h, out_w, 3), np.uint8)] * 2 + [np.zeros((size, size, 3), np.uint8)], out_h)
+            out_w = probe_frame.shape[1]
+
+        audio = self._audio(source_info, driver_info, still_source, duration_cap)
+        writer = VideoWriter(r.output, width=out_w, height=out_h, fps=fps, crf=r.crf, audio=audio, overwrite=r.overwrite)
+        if writer.audio_dropped:
+            self.reporter.note("a PNG sequence has no audio track; the audio was not kept")
+        paster = Paster(source_framing.box, source_info.width, source_info.height, mask=r.mask, feather=r.feather) if r.paste else None
+        driver_still = driver_info.kind == "image"
+        fixed_motion: list[torch.Tensor] = []
+
+        def infer(batch: list) -> list[np.ndarray]:
+            start = time.perf_counter()
+            source_crops = [item[0][1] for item in batch]
+            driver_crops = [item[1] for item in batch]
+            if driver_still:
+                if not fixed_motion:
+                    fixed_motion.append(self.engine.motion(driver_crops[:1]))
+                driver_motion = fixed_motion[0].expand(len(batch), -1)
+            else:
+                driver_motion = self.engine.motion(driver_crops)
+            if still_source:
+                encoding, source_motion = portrait, portrait_motion
+            else:
+                encoding = self.engine.encode(source_crops)
+                source_motion = self.engine.model.motion(encoding.latent).float() if r.motion.needs_source_motion else None
+            motion = r.motion(driver_motion, source_motion)
+            images = self.engine.render(encoding, motion.to(encoding.latent.dtype), r.mode)
+            self.timer.add("infer", time.perf_counter() - start)
+            return images
+
+        stage = self.reporter.stage(f"editing ({r.mode})", total)
+        frames_written = 0
+
+        def emit(item: tuple) -> None:
+            nonlocal frames_written
+            (frame, source_crop), driver_crop, edited = item
+            if paster is not None:
+                out = self.timer.timed("paste", paster.paste, frame, edited, source_crop)
+            else:
+                out = edited
+            if r.side_by_side:
+                left = frame if frame is not None else source_crop
+                out = _side_by_side([left, driver_crop, out], out_h)
+            self.timer.timed("encode", writer.write, out)
+            frames_written += 1
+            stage.advance()
+
+        depth = 2 * r.batch_size
+        source_stream = Prefetch(pairs, depth=depth, name="decode")
+        try:
+            with writer:
+                sink = Sink(emit, depth=depth, name="paste-encode")
+                try:
+                    for batch in _batched(source_stream, r.batch_size):
+                        for item, edited in zip(batch, infer(batch)):
+                            sink.put((item[0], item[1], edited))
+                except BaseException:
+                    sink.abort()  # stop writing before the writer discards its file
+                    raise
+                sink.close()
+                if frames_written == 0:
+                    raise InputError("no frames to edit", "check --start/--duration and the inputs")
+        finally:
+            source_stream.close()
+            timeline.close()
+            stage.close()
+            if paster is not None:
+                paster.close()
+
+        self.timer.add("total", time.perf_counter() - began)
+        return self._report(source_info, driver_info, source_framing, driver_framing, output_path, writer, fps, frames_written, paster, audio)
+
+    def _audio(self, source: MediaInfo, driver: MediaInfo, still_source: bool, duration: float | None) -> AudioSource | None:
+        choice = self.request.audio
+        if choice == "none":
+            return None
+        if choice == "source":
+            if still_source:
+                return None
+            return AudioSource(source.path, start=self.request.start, duration=duration)
+        if driver.kind == "image":
+            return None
+        return AudioSource(driver.path, start=0.0, duration=None)
+
+    def _report(self, source: MediaInfo, driver: MediaInfo, source_framing: Framing, driver_framing: Framing, output: Path, writer: VideoWriter, fps: Fraction, frames: int, paster: Paster | None, audio: AudioSource | None) -> dict:
+        r = self.request
+        return {
+            "source": str(source.path),
+            "driver": str(driver.path),
+            "output": str(output),
+            "mode": r.mode,
+            "paste": r.paste,
+            "frames": frames,
+            "fps": float(fps),
+            "duration": frames / float(fps),
+            "box": list(source_framing.box.as_tuple()),
+            "driver_box": list(driver_framing.box.as_tuple()),
+            "frames_with_face": source_framing.frames_with_face,
+            "frames_scanned": source_framing.frames,
+            "mask_fallback_frames": paster.fallbacks if paster is not None else None,
+            "audio": None if audio is None or writer.audio is None or writer.audio_dropped else str(audio.path),
+            "driver_end": r.driver_end,
+            "weights": str(self.engine.weights),
+            "device": str(self.engine.device),
+            "precision": r.precision,
+            "batch_size": r.batch_size,
+            "timings": {k: round(v, 3) for k, v in self.timer.seconds.items()},
+        }
+
+
+def run_edit(request: EditRequest, reporter: Reporter | None = None) -> dict:
+    """Run one editing request (see :class:`EditRequest`) and return its report."""
+    return EditJob(request, reporter).run()
