@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,26 @@ def media(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared media {path} is not available (tests read ../shared/media beside the repository)")
     return path
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the bundled ffmpeg (tests make their own small clips with it)."""
+    from dpe_cli.video.probe import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def audio_duration(path: Path) -> float:
+    """Seconds covered by the first audio stream's packets (probe does not report it)."""
+    from dpe_cli.video.probe import ffmpeg_exe
+
+    cmd = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy"]
+    out = subprocess.run([*cmd, "-f", "framecrc", "-"], capture_output=True, text=True).stdout
+    rows = [line.split(",") for line in out.splitlines() if not line.startswith("#")]
+    tb = next(line for line in out.splitlines() if line.startswith("#tb 0:")).split()[-1]
+    start = min(int(r[2]) for r in rows)
+    end = max(int(r[2]) + int(r[3]) for r in rows)
+    return float((end - start) * Fraction(tb))
 
 
 def official_state_from_fixture(fixture: dict) -> dict[str, torch.Tensor]:

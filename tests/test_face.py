@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import importlib
 
 import cv2
 import imageio_ffmpeg
@@ -20,10 +19,11 @@ from dpe_cli.face import (
     FaceMesh,
     Paster,
     box_in_frame,
-    crop,
     parse_box,
     pick_face,
 )
+import dpe_cli.face.crop as crop_module
+from dpe_cli.face.crop import crop
 from dpe_cli.face.landmarks import FACE_OVAL
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
@@ -195,7 +195,7 @@ def test_box_counts_frames_and_needs_a_face():
 
 def test_box_memory_is_bounded(monkeypatch):
     # the package's `crop` is the function; the module comes from sys.modules
-    monkeypatch.setattr(importlib.import_module("dpe_cli.face.crop"), "SAMPLE_SIZE", 16)
+    monkeypatch.setattr(crop_module, "SAMPLE_SIZE", 16)
     acc = BoxAccumulator()
     for i in range(200):
         acc.add([FaceBox(100 + i % 3, 100, 50, 50, 0.9)])

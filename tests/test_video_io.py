@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,31 +17,8 @@ from dpe_cli.video import (
     probe,
     read_image,
 )
-from dpe_cli.video.probe import ffmpeg_exe
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
-
-
-def media(name: str) -> Path:
-    path = MEDIA / name
-    if not path.exists():
-        pytest.skip(f"shared test media {path} is absent (it lives in ../shared beside the repo)")
-    return path
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
-
-
-def audio_duration(path: Path) -> float:
-    """Seconds covered by the first audio stream's packets (probe does not report it)."""
-    cmd = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy"]
-    out = subprocess.run([*cmd, "-f", "framecrc", "-"], capture_output=True, text=True).stdout
-    rows = [line.split(",") for line in out.splitlines() if not line.startswith("#")]
-    tb = next(line for line in out.splitlines() if line.startswith("#tb 0:")).split()[-1]
-    start = min(int(r[2]) for r in rows)
-    end = max(int(r[2]) + int(r[3]) for r in rows)
-    return float((end - start) * Fraction(tb))
+from conftest import audio_duration, ffmpeg, media
 
 
 def leftovers(folder: Path) -> list[str]:

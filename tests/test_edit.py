@@ -1,0 +1,227 @@
+"""The editing pipeline end to end on real footage, with small random weights."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import audio_duration, ffmpeg, media
+from dpe_cli.edit import EditJob, EditRequest, MotionControl
+from dpe_cli.errors import InputError, NoFaceError, OutputExistsError
+from dpe_cli.video import FrameReader, probe
+
+
+def run_dpe(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dpe_cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def read_all(path: Path) -> list[np.ndarray]:
+    if path.is_dir():
+        import cv2
+
+        return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(path.glob("frame_*.png"))]
+    return list(FrameReader(path))
+
+
+def test_edit_expression_keeps_timing_audio_and_frame_count(tiny_weights, tmp_path):
+    source = media("talk_full_590.mp4")
+    out = tmp_path / "edited.mp4"
+    result = run_dpe("edit-expression", str(source), "--driver", str(media("dpe_driver_crop.mp4")), "-w", str(tiny_weights), "-o", str(out), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    src, got = probe(source), probe(out)
+    assert got.frame_count == src.frame_count == report["frames"]
+    assert got.fps == src.fps and abs(got.duration - src.duration) < 1.5 / float(src.fps)
+    assert (got.width, got.height) == (src.width, src.height)
+    assert got.has_audio
+    assert abs(audio_duration(out) - audio_duration(source)) < 0.1
+    assert set(report["timings"]) >= {"detect", "decode", "infer", "paste", "encode", "total"}
+    assert report["mode"] == "expression" and len(report["box"]) == 4
+
+
+def test_pixels_outside_the_box_are_the_source_pixels(tiny_weights, tmp_path):
+    """A lossless PNG-sequence output shows the paste-back touches only the face box."""
+    source = media("talk_landscape_1280x720.mp4")
+    out = tmp_path / "frames"
+    request = EditRequest(source=source, driver=media("lia_driver_crop_audio.mp4"), output=str(out) + "/", weights=tiny_weights, duration=0.5, mask="box")
+    report = EditJob(request).run()
+    edited = read_all(out)
+    original = list(FrameReader(source, duration=0.5))
+    assert len(edited) == len(original) == report["frames"] == 15
+    x, y, w, h = report["box"]
+    outside = np.ones(original[0].shape[:2], bool)
+    outside[max(y, 0) : y + h, max(x, 0) : x + w] = False
+    centre = (slice(y + h // 3, y + 2 * h // 3), slice(x + w // 3, x + 2 * w // 3))
+    for a, b in zip(original, edited):
+        assert np.array_equal(a[outside], b[outside])
+        assert np.abs(a[centre].astype(int) - b[centre].astype(int)).mean() > 5
+
+
+def test_still_driver_and_side_by_side(tiny_weights, tmp_path):
+    out = tmp_path / "sbs.mp4"
+    request = EditRequest(source=media("talk_full_844.mp4"), driver=media("portrait_s6.jpg"), output=str(out), weights=tiny_weights, duration=0.4, side_by_side=True)
+    report = EditJob(request).run()
+    info = probe(out)
+    assert report["frames"] == 10 and info.frame_count == 10
+    assert info.height == 844 and info.width == 844 * 3  # source | driver crop | result
+
+
+def test_crop_none_and_edit_pose_write_the_face_crop(tiny_weights, tmp_path):
+    out = tmp_path / "pose.mp4"
+    result = run_dpe("edit-pose", str(media("dpe_source_crop.mp4")), "-d", str(media("dpe_driver_crop.mp4")), "-w", str(tiny_weights), "-o", str(out), "--crop", "none", "--duration", "1", "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["box"] == [0, 0, 256, 256] and report["frames"] == 25
+    info = probe(out)
+    assert (info.width, info.height) == (64, 64)  # the tiny model's resolution
+    assert not info.has_audio  # the source has none
+
+
+def test_crop_none_rejects_non_square_footage(tiny_weights, tmp_path):
+    request = EditRequest(source=media("talk_landscape_1280x720.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(tmp_path / "x.mp4"), weights=tiny_weights, crop="none")
+    with pytest.raises(InputError, match="square"):
+        EditJob(request).run()
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_reenact_follows_the_driver_timeline_and_audio(tiny_weights, tmp_path):
+    driver = media("lia_driver_crop_audio.mp4")
+    out = tmp_path / "talk.mp4"
+    result = run_dpe("reenact", str(media("portrait_s0.jpg")), str(driver), "-w", str(tiny_weights), "-o", str(out), "--relative", "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    src = probe(driver)
+    got = probe(out)
+    assert got.frame_count == src.frame_count == report["frames"]
+    assert got.has_audio and abs(audio_duration(out) - audio_duration(driver)) < 0.1
+
+
+def test_driver_at_another_frame_rate_is_resampled(tiny_weights, tmp_path):
+    """A 30 fps driver under a 25 fps source: the output keeps the source's timeline."""
+    out = tmp_path / "resampled.mp4"
+    request = EditRequest(source=media("dpe_source_crop.mp4"), driver=media("talk_landscape_1280x720.mp4"), output=str(out), weights=tiny_weights, duration=2.0, driver_end="stop")
+    report = EditJob(request).run()
+    assert report["frames"] == 50 and probe(out).fps == 25
+
+
+def test_driver_end_policies(tiny_weights, tmp_path):
+    short = tmp_path / "short.mp4"
+    ffmpeg("-i", str(media("dpe_driver_crop.mp4")), "-t", "0.4", "-c:v", "libx264", str(short))
+    counts = {}
+    for policy in ("stop", "hold", "loop"):
+        out = tmp_path / f"{policy}.mp4"
+        request = EditRequest(source=media("dpe_source_crop.mp4"), driver=short, output=str(out), weights=tiny_weights, duration=1.0, driver_end=policy, crop="none")
+        counts[policy] = EditJob(request).run()["frames"]
+    assert counts == {"stop": 10, "hold": 25, "loop": 25}
+
+
+def test_failure_mid_run_leaves_no_output(tiny_weights, tmp_path):
+    out = tmp_path / "never.mp4"
+    request = EditRequest(source=media("dpe_source_crop.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(out), weights=tiny_weights, crop="none", batch_size=2)
+    job = EditJob(request)
+    from dpe_cli.edit.pipeline import Engine
+
+    job.engine = Engine.load(tiny_weights)
+    calls = {"n": 0}
+    real_render = job.engine.render
+
+    def failing_render(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+        return real_render(*args, **kwargs)
+
+    job.engine.render = failing_render
+    with pytest.raises(KeyboardInterrupt):
+        job.run()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_motion_controls():
+    driver = torch.tensor([[1.0, 0.0], [3.0, 0.0], [5.0, 0.0]])
+    source = torch.tensor([[10.0, 10.0]])
+    assert torch.equal(MotionControl()(driver), driver)  # the reference behaviour, bit for bit
+    torch.testing.assert_close(MotionControl(strength=0.0)(driver, source), source.expand(3, -1))
+    torch.testing.assert_close(MotionControl(strength=0.5)(driver, source)[0], torch.tensor([5.5, 5.0]))
+    relative = MotionControl(relative=True)(driver, source)
+    torch.testing.assert_close(relative, torch.tensor([[10.0, 10.0], [12.0, 10.0], [14.0, 10.0]]))
+    smooth = MotionControl(smooth=0.5)(driver)
+    torch.testing.assert_close(smooth[:, 0], torch.tensor([1.0, 2.0, 3.5]))
+    with pytest.raises(InputError):
+        MotionControl(smooth=1.0)
+
+
+def _noise_video(path: Path, seconds: float = 1.0) -> Path:
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def test_video_without_a_face_is_a_clear_error(tiny_weights, tmp_path):
+    request = EditRequest(source=_noise_video(tmp_path / "noface.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(tmp_path / "out.mp4"), weights=tiny_weights)
+    with pytest.raises(NoFaceError, match="no face"):
+        EditJob(request).run()
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_existing_output_needs_overwrite(tiny_weights, tmp_path):
+    out = tmp_path / "exists.mp4"
+    out.write_bytes(b"precious")
+    request = EditRequest(source=media("dpe_source_crop.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(out), weights=tiny_weights)
+    with pytest.raises(OutputExistsError):
+        EditJob(request).run()
+    assert out.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "not_video", "no_face", "zero_length", "batch_size", "audio", "strength", "driver_end", "exists", "box"],
+)
+def test_cli_bad_input_exit_2_one_line_no_output(tiny_weights, tmp_path, case):
+    source, driver = str(media("dpe_source_crop.mp4")), str(media("dpe_driver_crop.mp4"))
+    out = tmp_path / "out.mp4"
+    extra: list[str] = []
+    if case == "missing":
+        source = str(tmp_path / "nope.mp4")
+    elif case == "not_video":
+        (tmp_path / "notes.mp4").write_text("not a video at all\n")
+        source = str(tmp_path / "notes.mp4")
+    elif case == "no_face":
+        source = str(_noise_video(tmp_path / "noface.mp4", 0.5))
+    elif case == "zero_length":
+        (tmp_path / "empty.mp4").write_bytes(b"")
+        driver = str(tmp_path / "empty.mp4")
+    elif case == "batch_size":
+        extra = ["--batch-size", "0"]
+    elif case == "audio":
+        extra = ["--audio", "loud"]
+    elif case == "strength":
+        extra = ["--strength", "9"]
+    elif case == "driver_end":
+        extra = ["--driver-end", "bounce"]
+    elif case == "exists":
+        out.write_bytes(b"keep me")
+    elif case == "box":
+        extra = ["--box", "1,2,three"]
+    result = run_dpe("edit-expression", source, "--driver", driver, "-w", str(tiny_weights), "-o", str(out), *extra)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    if case == "exists":
+        assert out.read_bytes() == b"keep me"
+        assert "--overwrite" in result.stderr
+    else:
+        assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial files
+
+
+@pytest.mark.slow
+def test_full_size_official_weights_on_a_few_frames(official_checkpoint, tmp_path):
+    out = tmp_path / "full.mp4"
+    request = EditRequest(source=media("talk_full_844.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(out), weights=official_checkpoint, duration=0.2, batch_size=2)
+    report = EditJob(request).run()
+    assert report["frames"] == 5 and probe(out).frame_count == 5
