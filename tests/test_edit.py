@@ -225,3 +225,35 @@ def test_full_size_official_weights_on_a_few_frames(official_checkpoint, tmp_pat
     request = EditRequest(source=media("talk_full_844.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(out), weights=official_checkpoint, duration=0.2, batch_size=2)
     report = EditJob(request).run()
     assert report["frames"] == 5 and probe(out).frame_count == 5
+
+
+def _peak_rss_mib(command: list[str]) -> float:
+    code = "import resource, subprocess, sys\nsubprocess.check_call(sys.argv[1:])\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    return int(subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True, check=True).stdout.split()[-1]) / 1024
+
+
+def test_peak_memory_does_not_grow_with_length(tiny_weights, tmp_path):
+    """8x more frames, same memory: frames stream through bounded queues (bench/memory_vs_length.py has the figures)."""
+    peaks = {}
+    for seconds in (1, 8):
+        source = tmp_path / f"loop{seconds}.mp4"
+        ffmpeg("-stream_loop", "-1", "-i", str(media("talk_full_590.mp4")), "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-an", str(source))
+        peaks[seconds] = _peak_rss_mib([sys.executable, "-m", "dpe_cli", "edit-expression", str(source), "--driver", str(media("dpe_driver_crop.mp4")), "-w", str(tiny_weights), "-o", str(tmp_path / "out.mp4"), "-y", "--quiet", "--mask", "box"])
+    assert peaks[8] < peaks[1] * 1.1 + 30, peaks
+
+
+def test_batch_script_collects_json_lines(tiny_weights, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    ffmpeg("-i", str(media("dpe_source_crop.mp4")), "-t", "0.4", "-c:v", "libx264", str(videos / "a.mp4"))
+    ffmpeg("-i", str(media("talk_full_590.mp4")), "-t", "0.4", "-c:v", "libx264", str(videos / "b.mp4"))
+    (videos / "broken.mp4").write_text("not a video")
+    env = {**__import__("os").environ, "DPE": str(Path(sys.executable).with_name("dpe")), "DPE_ARGS": f"--weights {tiny_weights} --mask box"}
+    script = Path(__file__).resolve().parents[1] / "examples" / "batch_edit.sh"
+    result = subprocess.run(["bash", str(script), str(videos), str(media("dpe_driver_crop.mp4")), str(tmp_path / "out"), "2"], capture_output=True, text=True, env=env)
+    assert result.returncode == 1  # one video failed
+    lines = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == 3
+    failed = [line for line in lines if line.get("ok") is False]
+    assert len(failed) == 1 and failed[0]["exit_code"] == 2 and "broken.mp4" in failed[0]["source"]
+    assert sorted(Path(line["output"]).name for line in lines if "output" in line) == ["a-expression.mp4", "b-expression.mp4"]

@@ -71,6 +71,8 @@ class EditRequest:
     motion: MotionControl = field(init=False)
 
     def __post_init__(self) -> None:
+        self.source, self.driver = Path(self.source), Path(self.driver)
+        self.output = str(self.output)
         check_mode(self.mode)
         for name, value, choices in (
             ("--audio", self.audio, AUDIO_CHOICES),
