@@ -25,7 +25,10 @@ MACRON = MEDIA / "portrait_macron.png"
 TAYLOR = MEDIA / "portrait_taylor.png"
 
 needs_media = pytest.mark.skipif(not SOURCE.is_file(), reason=f"real face media not found in {MEDIA}")
-needs_dlib = pytest.mark.skipif(identity.unavailable_reason() is not None, reason="dlib-bin / face-recognition-models (the eval extra) not installed")
+needs_dlib = pytest.mark.skipif(
+    identity.unavailable_reason() is not None,
+    reason="dlib-bin / face-recognition-models (the eval extra) not installed",
+)
 
 
 def _cli(args: list[str]) -> typer.testing.Result:  # type: ignore[name-defined]
@@ -98,7 +101,9 @@ def test_lpips_loads_split_or_merged_weights_and_measures(tmp_path: Path) -> Non
     torch.save({k: v for k, v in state.items() if k.startswith("lin")}, tmp_path / "alex.pth")
     # The lpips package's own naming of the same convolutions.
     slices = {"0": "net.slice1.0", "3": "net.slice2.3", "6": "net.slice3.6", "8": "net.slice4.8", "10": "net.slice5.10"}
-    renamed = {slices[k.split(".")[1]] + "." + k.split(".")[2] if k.startswith("features") else k: v for k, v in state.items()}
+    renamed = {
+        slices[k.split(".")[1]] + "." + k.split(".")[2] if k.startswith("features") else k: v for k, v in state.items()
+    }
     torch.save(renamed, tmp_path / "lpips_full.pth")
     a, b = _patterns()
     split = load_lpips([tmp_path / "alexnet.pth", tmp_path / "alex.pth"])
@@ -146,7 +151,12 @@ def test_rotating_a_real_mesh_changes_pose_by_that_rotation_only(real_mesh: np.n
         got = np.array(facegeom.head_pose(turned)) - base
         assert got == pytest.approx(delta, abs=1.0)
         # The expression descriptor is pose-normalised: a turned head keeps its expression.
-        assert facegeom.expression_distance(facegeom.expression_descriptor(turned), facegeom.expression_descriptor(real_mesh)) < 1e-6
+        assert (
+            facegeom.expression_distance(
+                facegeom.expression_descriptor(turned), facegeom.expression_descriptor(real_mesh)
+            )
+            < 1e-6
+        )
 
 
 # --- scoring on real faces -------------------------------------------------------------
@@ -178,7 +188,10 @@ def test_csim_separates_people(scorer: Scorer) -> None:
     other = _frames(DRIVER, 1)[0]
     same = scorer.score(Frame(one[0]), References(identity=Frame(one[1])))["csim"]
     different = scorer.score(Frame(one[0]), References(identity=Frame(other)))["csim"]
-    portraits = scorer.score(Frame(cv2.imread(str(MACRON))[..., ::-1].copy()), References(identity=Frame(cv2.imread(str(TAYLOR))[..., ::-1].copy())))["csim"]
+    portraits = scorer.score(
+        Frame(cv2.imread(str(MACRON))[..., ::-1].copy()),
+        References(identity=Frame(cv2.imread(str(TAYLOR))[..., ::-1].copy())),
+    )["csim"]
     assert same > 0.93
     assert different < same - 0.05 and portraits < same - 0.05
 
@@ -196,7 +209,11 @@ def test_summary_counts_faceless_frames_and_ignores_missing_values() -> None:
 
 
 def test_missing_identity_extra_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(identity.importlib.util, "find_spec", lambda name: None)
+    real = identity.importlib.util.find_spec
+    hidden = ("dlib", "face_recognition_models")
+    monkeypatch.setattr(
+        identity.importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a)
+    )
     assert identity.unavailable_reason() == identity.INSTALL_HINT
     with Scorer() as s:
         assert "dpe-cli[eval]" in s.unavailable["csim"]
@@ -224,7 +241,20 @@ def test_compare_identical_videos(tmp_path: Path) -> None:
     assert len((tmp_path / "f.csv").read_text().strip().splitlines()) == 1 + 4
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     # Another person's head as the pose reference: APD only moves.
-    result = _cli(["compare", str(SOURCE), str(SOURCE), "--pose-reference", str(DRIVER), "--max-frames", "2", "--no-csim", "--json", "-q"])
+    result = _cli(
+        [
+            "compare",
+            str(SOURCE),
+            str(SOURCE),
+            "--pose-reference",
+            str(DRIVER),
+            "--max-frames",
+            "2",
+            "--no-csim",
+            "--json",
+            "-q",
+        ]
+    )
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["apd"] > 0.5 and out["aed"] == pytest.approx(0.0, abs=1e-9)
 
