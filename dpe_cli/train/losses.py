@@ -1,0 +1,171 @@
+"""The cycle forward pass and the objectives of DPE training (paper Eq. 6 to 12).
+
+Notation (paper): S source, D driving, e(X, Y) = X with Y's expression (expression generator),
+p(X, Y) = X with Y's pose (pose generator).
+
+    S' = e(S, D)    S'' = p(S', D)    should equal D
+    D' = p(D, S)    D'' = e(D', S)    should equal S
+    S' and D' both have D's expression and S's pose, so they should equal each other.
+
+Generator objective::
+
+    L = w_rec  (|S''-D| + |D''-S| + |S' - sg(D')|)                     reconstruction, L1
+      + w_per  (P(S'',D) + P(D'',S) + P(S', sg(D')))                   perceptual, VGG pyramid
+      + w_self (P(e(S,S),S) + P(p(S,S),S))                             self-reconstruction
+      + w_exp  (X(S',D) + X(D',D))                                     expression
+      + w_adv  (softplus(-Dis(S'')) + softplus(-Dis(D'')))             non-saturating GAN
+
+``sg`` stops the gradient: the terms on <S', D'> must not update the pose generator (the
+paper's asymmetric back-propagation), so D' is a target there. The reference detached D' only
+inside the VGG term and let its L1 term reach the pose generator; here both are detached. The
+discriminator sees the final images S'' and D'' (the reference passed S' and D', bug 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dpe_cli.model import DPE
+from dpe_cli.train.vgg import PerceptualPyramidLoss
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Paper defaults: reconstruction 1, lambda_p = lambda_e = 20, GAN 1. The self-reconstruction
+    pairs belong to the paper's perceptual loss, so their default weight is lambda_p too; 0
+    switches a term off (the self-reconstruction ablation)."""
+
+    reconstruction: float = 1.0
+    perceptual: float = 20.0
+    self_reconstruction: float = 20.0
+    expression: float = 20.0
+    adversarial: float = 1.0
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class CycleGenerator(nn.Module):
+    """The generator's training forward pass, as one module so that DDP can wrap it."""
+
+    def __init__(self, model: DPE, with_self_reconstruction: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.with_self_reconstruction = with_self_reconstruction
+
+    def forward(self, source: Tensor, driving: Tensor) -> dict[str, Tensor]:
+        m = self.model
+        enc_s, enc_d = m.encode(source), m.encode(driving)
+        motion_s, motion_d = m.motion(enc_s.latent), m.motion(enc_d.latent)
+        s_expression = m.apply_expression(enc_s, motion_d)  # S' = e(S, D)
+        d_pose = m.apply_pose(enc_d, motion_s)  # D' = p(D, S)
+        # The intermediates go back through the encoder unclamped, with gradient (as the reference).
+        images = {
+            "s_expression": s_expression,
+            "s_cycle": m.apply_pose(m.encode(s_expression), motion_d),  # S'' = p(S', D)
+            "d_pose": d_pose,
+            "d_cycle": m.apply_expression(m.encode(d_pose), motion_s),  # D'' = e(D', S)
+        }
+        if self.with_self_reconstruction:
+            images["self_expression"] = m.apply_expression(enc_s, motion_s)  # e(S, S)
+            images["self_pose"] = m.apply_pose(enc_s, motion_s)  # p(S, S)
+        return images
+
+
+class ExpressionLoss(nn.Module):
+    """Mean absolute difference of expression vectors; the target's vector is a constant."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def per_sample(self, prediction: Tensor, target: Tensor) -> Tensor:
+        predicted = self.encoder(prediction).float()
+        with torch.no_grad():
+            wanted = self.encoder(target).float()
+        return (predicted - wanted).abs().mean(dim=1)
+
+
+def _pair_means(per_sample: Tensor, pairs: int) -> Tensor:
+    """Sum over pairs of the batch mean, for ``pairs`` equal chunks batched together."""
+    return per_sample.view(pairs, -1).mean(dim=1).sum()
+
+
+def _l1(a: Tensor, b: Tensor) -> Tensor:
+    return F.l1_loss(a.float(), b.float())
+
+
+class GeneratorObjective:
+    """Computes the weighted generator loss and its terms (unweighted, for logging).
+
+    A term whose weight is 0, or whose network was not given, is skipped entirely (no compute).
+    """
+
+    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: ExpressionLoss | None) -> None:
+        self.weights = weights
+        self.perceptual = perceptual if weights.perceptual or weights.self_reconstruction else None
+        self.expression = expression if weights.expression else None
+
+    @property
+    def needs_self_reconstruction(self) -> bool:
+        return self.perceptual is not None and self.weights.self_reconstruction > 0
+
+    def active_terms(self) -> list[str]:
+        w = self.weights
+        terms = ["reconstruction"] if w.reconstruction else []
+        if self.perceptual is not None and w.perceptual:
+            terms.append("perceptual")
+        if self.needs_self_reconstruction:
+            terms.append("self_reconstruction")
+        if self.expression is not None:
+            terms.append("expression")
+        if w.adversarial:
+            terms.append("adversarial")
+        return terms
+
+    def __call__(self, images: dict[str, Tensor], source: Tensor, driving: Tensor, discriminator: nn.Module | None) -> tuple[Tensor, dict[str, Tensor]]:
+        w = self.weights
+        s1, s2, d1, d2 = images["s_expression"], images["s_cycle"], images["d_pose"], images["d_cycle"]
+        d1_target = d1.detach()  # asymmetric back-propagation: <S', D'> never updates p
+        terms: dict[str, Tensor] = {}
+        if w.reconstruction:
+            terms["reconstruction"] = _l1(s2, driving) + _l1(d2, source) + _l1(s1, d1_target)
+        if self.perceptual is not None:
+            predictions, targets = [], []
+            if w.perceptual:
+                predictions += [s2, d2, s1]
+                targets += [driving, source, d1_target]
+            if self.needs_self_reconstruction:
+                predictions += [images["self_expression"], images["self_pose"]]
+                targets += [source, source]
+            pairs = len(predictions)
+            if pairs:
+                per_sample = self.perceptual.per_sample(torch.cat(predictions), torch.cat(targets))
+                per_pair = per_sample.view(pairs, -1).mean(dim=1)
+                if w.perceptual:
+                    terms["perceptual"] = per_pair[:3].sum()
+                if self.needs_self_reconstruction:
+                    terms["self_reconstruction"] = per_pair[-2:].sum()
+        if self.expression is not None:
+            per_sample = self.expression.per_sample(torch.cat([s1, d1]), torch.cat([driving, driving]))
+            terms["expression"] = _pair_means(per_sample, 2)
+        if w.adversarial and discriminator is not None:
+            scores = discriminator(torch.cat([s2, d2])).float()
+            terms["adversarial"] = _pair_means(F.softplus(-scores).flatten(), 2)
+        total = sum((getattr(w, name) * value for name, value in terms.items()), torch.zeros((), device=source.device))
+        return total, terms
+
+
+def discriminator_loss(discriminator: nn.Module, source: Tensor, driving: Tensor, s_cycle: Tensor, d_cycle: Tensor) -> Tensor:
+    """Non-saturating D loss: reals S and D, fakes S'' and D'' (detached).
+
+    Reals and fakes go through in separate passes so that the minibatch-stddev statistic is
+    never computed over a mix of the two.
+    """
+    real = discriminator(torch.cat([source, driving])).float()
+    fake = discriminator(torch.cat([s_cycle.detach(), d_cycle.detach()])).float()
+    return _pair_means(F.softplus(-real).flatten(), 2) + _pair_means(F.softplus(fake).flatten(), 2)

@@ -1,0 +1,323 @@
+"""dpe train / prepare-data: data, losses, loss networks, checkpoints, resume, stage 2, torchrun.
+
+Everything runs a tiny model (64 px, 1/16 of the channels) on CPU with one thread per process,
+so the file takes about two minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, media
+from safetensors.torch import load_file
+
+from dpe_cli.checkpoint import read_checkpoint
+from dpe_cli.cli import main
+from dpe_cli.errors import CheckpointError, InputError
+from dpe_cli.model import DPE, DPEConfig
+from dpe_cli.train.data import FrameCache, PairDataset, StepBatchSampler, build_cache, collect_cache, find_clips
+from dpe_cli.train.expression import ExpressionRegressor, ResNetExpressionEncoder, load_expression_encoder, save_expression_regressor
+from dpe_cli.train.loop import TrainOptions, resolve_options
+from dpe_cli.train.losses import CycleGenerator, ExpressionLoss, GeneratorObjective, LossWeights
+from dpe_cli.train.state import latest_checkpoint, load_initial_weights, load_training_state
+from dpe_cli.train.vgg import TORCHVISION_INDEX, PerceptualPyramidLoss, VGG19Features, load_vgg19
+
+TINY = ["--size", "64", "--width", "0.0625", "--style-dim", "32", "--motion-dim", "4"]
+QUICK = ["--batch-size", "2", "--workers", "0", "--device", "cpu", "--max-frames", "12", "--log-every", "1", "-q"]
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two cores shared with other tests: one thread per process is fastest and steadiest."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """VoxCeleb layout plus a flat broken file: two identities, three clips (two videos and a
+    folder of frames), and a video that is random bytes."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "id_a").mkdir()
+    (root / "id_b" / "frames").mkdir(parents=True)
+    shutil.copy(media("dpe_source_crop.mp4"), root / "id_a" / "talk.mp4")
+    shutil.copy(media("dpe_driver_crop.mp4"), root / "id_b" / "talk.mov")
+    for i in range(6):
+        image = np.full((80, 80, 3), 40 * i, np.uint8)
+        cv2.circle(image, (20 + 6 * i, 40), 12, (255, 200, 150), -1)
+        cv2.imwrite(str(root / "id_b" / "frames" / f"{i}.png"), image)
+    (root / "broken.mp4").write_bytes(os.urandom(4096))
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def dpe(*args: str) -> int:
+    """Run the dpe command in this process; its exit code."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    return exit_info.value.code or 0
+
+
+def train_args(data: Path, out: Path, cache: Path, *extra: str) -> list[str]:
+    return ["train", "--data", str(data), "--out", str(out), "--cache", str(cache), *TINY, *QUICK, *extra]
+
+
+def tensors_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def test_clips_layouts_cache_and_broken_file(data_dir, cache_dir):
+    clips = find_clips(data_dir)
+    assert [(c.path.relative_to(data_dir).as_posix(), c.identity) for c in clips] == [
+        ("broken.mp4", "broken"), ("id_a/talk.mp4", "id_a"), ("id_b/frames", "id_b"), ("id_b/talk.mov", "id_b"),
+    ]  # fmt: skip
+    cache = FrameCache(cache_dir, size=64, max_frames=12)
+    build_cache(clips, cache)
+    warnings: list[str] = []
+    cached = collect_cache(clips, cache, warnings.append)
+    assert len(cached) == 3 and [c.frame_count for c in cached] == [12, 6, 12]
+    assert len(warnings) == 1 and "broken.mp4" in warnings[0]
+    dataset = PairDataset(cached, seed=3)
+    assert dataset.identity_count == 2
+    source, driving = dataset[5]
+    assert source.shape == driving.shape == (3, 64, 64) and source.dtype == torch.uint8
+    # A pure function of (seed, index): a fresh dataset gives the same pair.
+    again = PairDataset(collect_cache(clips, cache, lambda _: None), seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(dataset[5], again[5]))
+
+
+def test_step_batches_split_the_global_batch_across_ranks():
+    single = list(StepBatchSampler(8, start=3, steps=5))
+    ranks = [list(StepBatchSampler(8, start=3, steps=5, rank=r, world=4)) for r in range(4)]
+    for step, batch in enumerate(single):
+        assert sum((ranks[r][step] for r in range(4)), []) == batch
+    assert single[0] == list(range(24, 32))
+    with pytest.raises(InputError, match="does not split"):
+        StepBatchSampler(6, 0, 1, world=4)
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="no videos"):
+        find_clips(tmp_path)
+
+
+# -- loss networks and objectives ----------------------------------------------------------------
+
+
+def test_vgg19_loads_the_torchvision_layout(tmp_path):
+    torch.manual_seed(0)
+    reference = VGG19Features()
+    state = {}
+    for k, index in enumerate(TORCHVISION_INDEX):
+        state[f"features.{index}.weight"] = torch.randn_like(reference.convs[k].weight)
+        state[f"features.{index}.bias"] = torch.randn_like(reference.convs[k].bias)
+    state.update({"features.30.weight": torch.zeros(512, 512, 3, 3), "classifier.0.weight": torch.zeros(4096, 25088)})
+    path = tmp_path / "vgg19-dcbb9e9d.pth"
+    torch.save(state, path)
+    vgg = load_vgg19(path)
+    assert torch.equal(vgg.convs[-1].weight, state["features.28.weight"])
+    assert [f.shape[1] for f in vgg(torch.zeros(1, 3, 32, 32))] == [64, 128, 256, 512, 512]
+    del state["features.28.bias"]
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="features.28.bias"):
+        load_vgg19(path)
+
+
+def test_expression_encoders_load_from_files(tmp_path):
+    torch.manual_seed(0)
+    regressor = ExpressionRegressor(dims=12, width=8, input_size=64).eval()
+    path = save_expression_regressor(regressor, tmp_path / "expression.safetensors")
+    loaded = load_expression_encoder(path)
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    assert torch.equal(loaded(image), regressor(image))
+    # DECA's deca_model.tar layout: E_flame.{encoder,layers}.*, 236 outputs -> 50 exp + 3 jaw.
+    deca = ResNetExpressionEncoder(236).eval()
+    torch.save({"E_flame": deca.state_dict(), "E_detail": {"x": torch.zeros(1)}}, tmp_path / "deca_model.tar")
+    loaded = load_expression_encoder(tmp_path / "deca_model.tar")
+    with torch.no_grad():
+        out, full = loaded(image), deca.layers(deca.encoder(torch.zeros(1, 3, 224, 224)))
+    assert out.shape == (2, 53) and full.shape == (1, 236)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no ResNet-50"):
+        load_expression_encoder(tmp_path / "other.pt")
+
+
+def _tiny_model() -> DPE:
+    torch.manual_seed(0)
+    return DPE(DPEConfig(size=64, style_dim=32, motion_dim=4, width=0.0625))
+
+
+def _pair() -> tuple[torch.Tensor, torch.Tensor]:
+    from dpe_cli.video import FrameReader
+
+    frames = []
+    with FrameReader(media("dpe_source_crop.mp4"), size=(64, 64)) as reader:
+        for i, frame in enumerate(reader):
+            if i in (0, 40):
+                frames.append(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 127.5 - 1)
+            if len(frames) == 2:
+                break
+    return frames[0], frames[1]
+
+
+def test_loss_falls_when_overfitting_one_pair():
+    source, driving = _pair()
+    model = _tiny_model()
+    objective = GeneratorObjective(LossWeights(adversarial=0), None, None)
+    cycle = CycleGenerator(model, objective.needs_self_reconstruction)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.002, betas=(0.0, 0.99))
+    losses = []
+    for _ in range(40):
+        total, _ = objective(cycle(source, driving), source, driving, None)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        losses.append(total.item())
+    assert np.mean(losses[-5:]) < 0.7 * losses[0]
+
+
+def test_losses_on_the_intermediate_pair_never_update_the_pose_generator():
+    """Asymmetric back-propagation: with the cycle outputs held fixed, what remains (<S', D'>
+    in L1, VGG and the expression loss on S') reaches the expression generator only."""
+    source, driving = _pair()
+    model = _tiny_model()
+    perceptual = PerceptualPyramidLoss(VGG19Features(), 64)
+    expression = ExpressionLoss(ExpressionRegressor(dims=8, width=8, input_size=64).eval().requires_grad_(False))
+    objective = GeneratorObjective(LossWeights(adversarial=0, self_reconstruction=0), perceptual, expression)
+    images = CycleGenerator(model, False)(source, driving)
+    images = {**images, "s_cycle": images["s_cycle"].detach(), "d_cycle": images["d_cycle"].detach(), "d_pose": images["d_pose"].detach()}
+    total, terms = objective(images, source, driving, None)
+    assert set(terms) == {"reconstruction", "perceptual", "expression"}
+    total.backward()
+    assert all(p.grad is None for p in model.pose_generator.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.expression_generator.parameters())
+
+
+# -- the command: checkpoints, resume, stage 2, torchrun ----------------------------------------
+
+
+def test_train_writes_a_checkpoint_that_loads(data_dir, cache_dir, tmp_path, capfd):
+    out = tmp_path / "run"
+    assert dpe(*train_args(data_dir, out, cache_dir, "--steps", "3", "--save-every", "2", "--sample-every", "2")) == 0
+    assert "skipping" in capfd.readouterr().err  # the broken video, loudly
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3] and all(np.isfinite(r["loss_total"]) for r in rows)
+    assert {p.name for p in (out / "checkpoints").iterdir()} == {
+        f"step-00000{n}{suffix}" for n in (2, 3) for suffix in (".safetensors", ".discriminator.safetensors", ".state.pt")
+    }
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step-000002.png", "step-000003.png"]
+    assert load_training_state(out / "checkpoints" / "step-000003.state.pt")["step"] == 3
+    model, info = read_checkpoint(out / "model.safetensors")  # what dpe edit-* --weights reads
+    assert info.config == DPEConfig(size=64, style_dim=32, motion_dim=4, width=0.0625)
+    assert info.metadata["step"] == "3"
+    with torch.no_grad():
+        assert model.edit(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    with pytest.raises(InputError, match="already holds a training run"):
+        resolve_options(TrainOptions(out=out, data=data_dir))
+    with pytest.raises(InputError, match="cannot change --size"):
+        resolve_options(TrainOptions(out=out, resume=True, size=128))
+
+
+def test_resume_after_sigint_matches_an_uninterrupted_run(data_dir, cache_dir, tmp_path):
+    steps = ["--steps", "8", "--save-every", "100"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert dpe(*train_args(data_dir, whole, cache_dir, *steps)) == 0
+    command = [sys.executable, "-m", "dpe_cli", *train_args(data_dir, parts, cache_dir, *steps)]
+    proc = subprocess.Popen(command, env=ONE_THREAD, stderr=subprocess.PIPE, text=True)
+    metrics = parts / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().strip()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    stopped = latest_checkpoint(parts)
+    assert stopped is not None and 1 <= stopped.step < 8, err
+    assert dpe("train", "--out", str(parts), "--resume", "-q") == 0
+    for name in ("model.safetensors", "checkpoints/step-000008.discriminator.safetensors"):
+        assert tensors_equal(load_file(whole / name), load_file(parts / name)), name
+    rows = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (whole, parts)]
+    assert [r["step"] for r in rows[1]] == list(range(1, 9))
+    assert [r["loss_total"] for r in rows[0]] == [r["loss_total"] for r in rows[1]]
+
+
+def test_stage_two_changes_only_the_expression_generator_and_motion_mlps(data_dir, cache_dir, tiny_weights, tmp_path):
+    out = tmp_path / "stage2"
+    args = ["train", "--data", str(data_dir), "--cache", str(cache_dir), *QUICK, "--stage", "2", "--init", str(tiny_weights)]
+    assert dpe(*args, "--out", str(out), "--steps", "2") == 0
+    before, after = load_file(tiny_weights), load_file(out / "model.safetensors")
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"expression_generator", "motion_mlp", "expression_head", "pose_head"}
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["lr"] == 0.0008
+    assert dpe(*args, "--out", str(tmp_path / "other"), "--size", "128") == 2  # the file is 64 px
+    with pytest.raises(InputError, match="stage 2 refines a trained model"):
+        resolve_options(TrainOptions(out=tmp_path / "new", data=data_dir, stage=2))
+
+
+def test_init_reads_the_official_checkpoint_and_lia(official_checkpoint, tmp_path):
+    official = load_initial_weights(official_checkpoint, DPEConfig())
+    assert official.kind == "official" and official.full_generator and official.discriminator is None
+    state = torch.load(official_checkpoint, weights_only=True)["gen"]
+    lia = {k: v for k, v in state.items() if k.startswith("enc.net_app.")}
+    lia.update({k.replace("mlp.", "enc.fc.", 1): v for k, v in state.items() if k.startswith("mlp.")})
+    lia["dec.direction.weight"] = state["dir.weight"]
+    lia["dec.convs.0.conv.weight"] = torch.zeros(1)  # LIA's decoder: not used
+    torch.save({"gen": lia}, tmp_path / "vox.pt")
+    partial = load_initial_weights(tmp_path / "vox.pt", DPEConfig())
+    assert partial.kind == "lia" and not partial.full_generator
+    for name in ("encoder", "motion_mlp", "directions"):
+        assert tensors_equal(getattr(partial.model, name).state_dict(), getattr(official.model, name).state_dict()), name
+    assert not tensors_equal(partial.model.expression_generator.state_dict(), official.model.expression_generator.state_dict())
+
+
+def test_torchrun_two_processes_on_gloo(data_dir, cache_dir, tmp_path):
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "dpe_cli", *train_args(data_dir, out, cache_dir, "--steps", "2", "--batch-size", "4"),
+    ]  # fmt: skip
+    done = subprocess.run(command, env=ONE_THREAD, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]  # rank 0 alone writes
+    assert load_training_state(out / "checkpoints" / "step-000002.state.pt")["world_size"] == 2
+    read_checkpoint(out / "model.safetensors")
+
+
+# -- prepare-data ----------------------------------------------------------------------------
+
+
+def test_prepare_data_crops_faces_and_skips_broken_videos(tmp_path, capfd):
+    from dpe_cli.video import probe
+
+    raw = tmp_path / "raw"
+    (raw / "speaker").mkdir(parents=True)
+    shutil.copy(media("talk_full_590.mp4"), raw / "speaker" / "talk.mp4")
+    (raw / "bad.mkv").write_bytes(os.urandom(2048))
+    out = tmp_path / "crops"
+    assert dpe("prepare-data", str(raw), str(out), "--size", "64", "--detect-every", "25") == 0
+    assert "skipping" in capfd.readouterr().err
+    info = probe(out / "speaker" / "talk.mp4")
+    assert (info.width, info.height) == (64, 64) and info.frame_count == probe(raw / "speaker" / "talk.mp4").frame_count
+    assert [c.identity for c in find_clips(out)] == ["speaker"]
