@@ -19,7 +19,7 @@ Output = Annotated[
     typer.Option("--output", "-o", help="Output video (.mp4/.mov/.mkv), or a folder/ for a lossless PNG sequence. Default: SOURCE-<mode>.mp4 here."),
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256, help="Frames per model call.")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", min=1, max=256, help="Frames per model call. Default: 1 on a CPU (larger batches are slower per frame there), 8 on CUDA.", show_default=False)]
 Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 (fast on CPUs with AVX-512 BF16, and GPUs) or fp16 (CUDA).")]
 Audio = Annotated[str | None, typer.Option("--audio", help="Audio track: source, driver or none. Default: source for edits, driver for reenact.")]
 DriverEnd = Annotated[str, typer.Option("--driver-end", help="When the driver is shorter than the source: loop it, hold its last frame, or stop.")]
@@ -63,7 +63,7 @@ def edit_expression(
     weights: WeightsOption = None,
     device: DeviceOption = "auto",
     precision: Precision = "fp32",
-    batch_size: BatchSize = 4,
+    batch_size: BatchSize = None,
     audio: Audio = None,
     driver_end: DriverEnd = "loop",
     crf: Crf = 18,
@@ -103,7 +103,7 @@ def edit_pose(
     weights: WeightsOption = None,
     device: DeviceOption = "auto",
     precision: Precision = "fp32",
-    batch_size: BatchSize = 4,
+    batch_size: BatchSize = None,
     audio: Audio = None,
     driver_end: DriverEnd = "loop",
     crf: Crf = 18,
@@ -145,7 +145,7 @@ def reenact(
     weights: WeightsOption = None,
     device: DeviceOption = "auto",
     precision: Precision = "fp32",
-    batch_size: BatchSize = 4,
+    batch_size: BatchSize = None,
     audio: Audio = None,
     crf: Crf = 18,
     side_by_side: SideBySide = False,
