@@ -9,6 +9,7 @@ to a temporary file and renamed only when complete.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -106,10 +107,16 @@ class Engine:
 
     @classmethod
     def load(cls, weights: Path | None, device: str = "auto", precision: str = "fp32") -> "Engine":
+        """Load the weights for inference; ``$DPE_THREADS`` sets torch's thread count."""
         path = resolve_weights(weights)
         target = resolve_device(device)
         if precision == "fp16" and target.type != "cuda":
             raise InputError("--precision fp16 needs a CUDA device", "use bf16 on a CPU")
+        threads = os.environ.get("DPE_THREADS")
+        if threads:
+            if not threads.isdigit() or int(threads) < 1:
+                raise InputError(f"DPE_THREADS={threads!r} is not a positive integer", "e.g. DPE_THREADS=4")
+            torch.set_num_threads(int(threads))
         model, _ = read_checkpoint(path)
         return cls(model.to(target), target, precision, path)
 

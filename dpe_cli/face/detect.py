@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from types import ModuleType, TracebackType
+from types import ModuleType
 
 import numpy as np
 
+from dpe_cli.closing import Closing
 from dpe_cli.errors import InputError
 
 
@@ -50,7 +51,7 @@ class FaceBox:
         return self.x + self.w / 2, self.y + self.h / 2
 
 
-class FaceDetector:
+class FaceDetector(Closing):
     """Finds faces in RGB frames; use as a context manager so the mediapipe graph is released."""
 
     def __init__(self, min_confidence: float = 0.5) -> None:
@@ -89,16 +90,6 @@ class FaceDetector:
             self._detector.close()
             self._detector = None
 
-    def __enter__(self) -> FaceDetector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def pick_face(faces: list[FaceBox], index: int = 0) -> FaceBox | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 
 import numpy as np
 
+from dpe_cli.closing import Closing
 from dpe_cli.face.detect import as_rgb, mediapipe_solutions
 
 # Mesh indices of the face outline, in order around the face starting at the top of the forehead
@@ -18,7 +18,7 @@ FOREHEAD_TOP = 10
 CHIN = 152
 
 
-class FaceMesh:
+class FaceMesh(Closing):
     """Landmarks of the one face in an image; use as a context manager to release the graph.
 
     ``static_image_mode=False`` tracks the face from the previous call, which is faster and
@@ -54,13 +54,3 @@ class FaceMesh:
             self._mesh.close()
             self._mesh = None
 
-    def __enter__(self) -> FaceMesh:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

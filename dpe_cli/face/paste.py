@@ -8,11 +8,11 @@ region through 256x256 and back, which blurs it even where nothing was edited).
 from __future__ import annotations
 
 import math
-from types import TracebackType
 
 import cv2
 import numpy as np
 
+from dpe_cli.closing import Closing
 from dpe_cli.errors import InputError
 from dpe_cli.face.crop import CropBox, box_in_frame, resize_square
 from dpe_cli.face.detect import as_rgb
@@ -31,7 +31,7 @@ FOREHEAD_RAISE = 0.15
 GROW = 2.0  # the face region is grown by this many sigmas, so the ramp lies mostly outside it
 
 
-class Paster:
+class Paster(Closing):
     """Pastes edited crops into the frames of one video, whose crop box is ``box``.
 
     ``mask="face"`` blends only the face (the hull of the face-mesh oval, raised over the
@@ -115,16 +115,6 @@ class Paster:
             self._mesh.close()
             self._mesh = None
 
-    def __enter__(self) -> Paster:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _face_region(points: np.ndarray, size: int, sigma: float) -> np.ndarray:

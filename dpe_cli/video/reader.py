@@ -12,13 +12,13 @@ import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 import cv2
 import ffmpeg
 import numpy as np
 
+from dpe_cli.closing import Closing
 from dpe_cli.errors import InputError
 from dpe_cli.video.probe import (
     VIDEO_STREAM,
@@ -41,7 +41,7 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-class FrameReader:
+class FrameReader(Closing):
     """Iterable of RGB uint8 frames (HxWx3) of a video or still image.
 
     Every iteration starts a fresh ffmpeg, so a reader can be walked more than once; breaking
@@ -157,16 +157,6 @@ class FrameReader:
             _stop(self._proc)
             self._proc = None
 
-    def __enter__(self) -> FrameReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _read_full(pipe: IO[bytes], buffer: np.ndarray) -> int:
