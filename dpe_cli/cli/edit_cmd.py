@@ -84,8 +84,11 @@ def edit_expression(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Make the person in SOURCE follow the DRIVER's expression; head pose, background and
-    audio stay, and the edited face is pasted back into the full-resolution frames."""
+    """Make the person in SOURCE follow the DRIVER's expression, pasted back seamlessly.
+
+    Head pose, background and audio stay; the edited face is blended back into the
+    full-resolution frames.
+    """
     request = EditRequest(
         source=source, driver=driver, output=output or _default_output(source, "expression"), mode="expression", paste=True,
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",

@@ -39,8 +39,11 @@ def synth(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Render procedural talking faces (random identities, smooth head motion, speech-like
-    mouth, blinks) as H.264 clips with per-frame labels in <clip>.labels.json."""
+    """Render procedural talking faces with per-frame pose and expression labels.
+
+    Random identities, smooth head motion, speech-like mouth and blinks, as H.264 clips
+    with labels in <clip>.labels.json.
+    """
     dims = frame_size(kind, parse_size(size))
     if out.suffix.lower() in (".mov", ".mkv", ".avi", ".webm", ".m4v"):
         raise InputError(f"{out.name}: synthetic clips are written as .mp4", "name the clip OUT.mp4, or give a folder for a dataset")
