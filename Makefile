@@ -23,8 +23,9 @@ test: install
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
+# Synthetic example videos -> dpe edit-expression with the shipped model; no download.
 demo: install
-	$(VENV)/bin/dpe demo
+	DPE=$(VENV)/bin/dpe examples/demo.sh
 
 bench: install
 	$(PY) bench/model_speed.py

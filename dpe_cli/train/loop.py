@@ -445,7 +445,7 @@ class Trainer:
         if o.vgg_weights is not None and (weights.perceptual or weights.self_reconstruction):
             perceptual = PerceptualPyramidLoss(load_vgg19(o.vgg_weights), o.size).to(self.device)
         elif weights.perceptual or weights.self_reconstruction:
-            self.warn("perceptual and self-reconstruction losses are OFF: no --vgg-weights given (torchvision's vgg19-dcbb9e9d.pth)")
+            self.warn("perceptual loss is OFF and self-reconstruction uses L1: no --vgg-weights given (torchvision's vgg19-dcbb9e9d.pth)")
         if o.expression_weights is not None and weights.expression:
             expression = ExpressionLoss(load_expression_encoder(o.expression_weights)).to(self.device)
         elif weights.expression:

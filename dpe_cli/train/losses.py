@@ -12,6 +12,7 @@ Generator objective::
     L = w_rec  (|S''-D| + |D''-S| + |S' - sg(D')|)                     reconstruction, L1
       + w_per  (P(S'',D) + P(D'',S) + P(S', sg(D')))                   perceptual, VGG pyramid
       + w_self (P(e(S,S),S) + P(p(S,S),S))                             self-reconstruction
+               (L1 instead of P when no VGG network is given)
       + w_exp  (X(S',D) + X(D',D))                                     expression
       + w_adv  (softplus(-Dis(S'')) + softplus(-Dis(D'')))             non-saturating GAN
 
@@ -112,7 +113,7 @@ class GeneratorObjective:
 
     @property
     def needs_self_reconstruction(self) -> bool:
-        return self.perceptual is not None and self.weights.self_reconstruction > 0
+        return self.weights.self_reconstruction > 0
 
     def active_terms(self) -> list[str]:
         w = self.weights
@@ -150,6 +151,9 @@ class GeneratorObjective:
                     terms["perceptual"] = per_pair[:3].sum()
                 if self.needs_self_reconstruction:
                     terms["self_reconstruction"] = per_pair[-2:].sum()
+        elif self.needs_self_reconstruction:
+            # Without VGG, L1 keeps the paper's constraint (its ablation needs it on and off).
+            terms["self_reconstruction"] = _l1(images["self_expression"], source) + _l1(images["self_pose"], source)
         if self.expression is not None:
             per_sample = self.expression.per_sample(torch.cat([s1, d1]), torch.cat([driving, driving]))
             terms["expression"] = _pair_means(per_sample, 2)

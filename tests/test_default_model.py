@@ -1,0 +1,80 @@
+"""The shipped default model and factor regressors: they load, fit the size limit, do their
+job, and `make demo` (examples/demo.sh) runs end to end on them without any download."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dpe_cli.checkpoint import find_in_directory, read_checkpoint
+from dpe_cli.synth.factors import (
+    EXPRESSION_FACTORS,
+    FACTORS,
+    POSE_FACTORS,
+    expression_half,
+    load_factor_regressor,
+    predict,
+    random_renders,
+    to_tensor,
+)
+from dpe_cli.train.expression import ExpressionRegressor, load_expression_encoder
+from dpe_cli.video import FrameReader
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "weights"
+DEFAULT_MODEL = WEIGHTS / "dpe-synthetic-64.safetensors"
+FACTOR_REGRESSOR = WEIGHTS / "regressors" / "synthetic-factors-64.safetensors"
+EXPRESSION_REGRESSOR = WEIGHTS / "regressors" / "synthetic-expression-64.safetensors"
+MAX_BYTES = 20 * 1024 * 1024
+
+
+def test_default_model_loads_with_its_documented_config() -> None:
+    assert DEFAULT_MODEL.stat().st_size <= MAX_BYTES
+    model, info = read_checkpoint(DEFAULT_MODEL)
+    assert (info.config.size, info.config.width, info.config.style_dim, info.config.motion_dim) == (64, 0.125, 256, 20)
+    card = DEFAULT_MODEL.with_suffix(".md").read_text()
+    assert "--size 64 --width 0.125 --style-dim 256" in card
+
+
+def test_weights_folder_offers_the_default_model() -> None:
+    """Without official weights, ./weights/ lookup finds the shipped model, not a regressor."""
+    if any((WEIGHTS / name).exists() for name in ("dpe.safetensors", "dpe.pt")):
+        pytest.skip("official weights are installed, which rightly win the lookup")
+    assert find_in_directory(WEIGHTS) == DEFAULT_MODEL
+
+
+def test_regressors_load_and_read_labels_better_than_chance() -> None:
+    regressor = load_factor_regressor(FACTOR_REGRESSOR)
+    images, labels = zip(*random_renders(24, 64, seed=7, identities=range(200_000, 200_100)))
+    truth = np.array([[lab[k] for k in FACTORS] for lab in labels])
+    read = predict(regressor, to_tensor(np.stack(images)))
+    error = np.abs(read - truth).mean(0)
+    chance = np.abs(truth - truth.mean(0)).mean(0)  # the best constant guess, roughly
+    for name in POSE_FACTORS + ("mouth_open",):  # smile is hard to read at 64 px (model card)
+        k = FACTORS.index(name)
+        assert error[k] < 0.6 * chance[k], (name, error[k], chance[k])
+    # The shipped expression half is exactly the expression rows of the full regressor.
+    loss_net = load_expression_encoder(EXPRESSION_REGRESSOR)
+    assert isinstance(loss_net, ExpressionRegressor)
+    rows = [FACTORS.index(k) for k in EXPRESSION_FACTORS]
+    x = to_tensor(np.stack(images[:4]))
+    assert np.allclose(loss_net(x).numpy(), regressor(x)[:, rows].numpy(), atol=1e-5)
+    assert np.allclose(expression_half(regressor)(x).numpy(), loss_net(x).numpy(), atol=1e-6)
+
+
+def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:
+    env = {**os.environ, "DPE_DEMO_FRAMES": "6", "DPE": str(Path(sys.executable).with_name("dpe"))}
+    run = subprocess.run(["bash", str(ROOT / "examples" / "demo.sh"), str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    output = tmp_path / "edited-side-by-side.mp4"
+    assert str(output) in run.stdout and "weights/README.md" in run.stdout
+    with FrameReader(output) as reader:
+        frames = list(reader)
+    assert len(frames) == 6
+    assert frames[0].shape[1] > frames[0].shape[0]  # source, driver and result side by side
