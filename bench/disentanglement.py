@@ -1,13 +1,18 @@
 """Does training disentangle pose from expression? Measured on synthetic faces with known labels.
 
-Two steps:
+Three steps:
 
-    # 1. The factor regressor (sees ground truth): renders of training identities -> labels.
-    #    Writes the full regressor (for step 2) and its expression half (the expression network
-    #    of `dpe train --expression-weights` on synthetic data).
-    .venv/bin/python bench/disentanglement.py regressor --size 64 --renders 8000
+    # 1. The loss regressor (sees ground truth): renders of identities 0-9999 -> labels. Its
+    #    expression half is the expression network of `dpe train --expression-weights`.
+    .venv/bin/python bench/disentanglement.py regressor --size 64 --renders 6000 --steps 2000
 
-    # 2. The benchmark on held-out identities (seeds from 100000, never trained on).
+    # 2. The judge: the same recipe with another seed on other identities (10000-19999). It
+    #    never takes part in training, so a model cannot learn to please it.
+    .venv/bin/python bench/disentanglement.py regressor --size 64 --renders 6000 --steps 2000 \\
+        --seed 1 --identities 10000:20000 --out weights/regressors/synthetic-judge-64.safetensors \\
+        --expression-out none
+
+    # 3. The benchmark on held-out identities (seeds from 100000, never trained on).
     .venv/bin/python bench/disentanglement.py measure -w weights/dpe-synthetic-64.safetensors \\
         -w ablation=runs/ablation/model.safetensors --pairs 200
 
@@ -19,7 +24,7 @@ independent random pose and expression (``render_pair``-style, exact labels). Fo
 - full reenactment ("both"): pose and expression errors against D.
 
 Baselines without a model: the unedited source and the driver itself, read like the outputs.
-Every image is read by the factor regressor and compared with the *true* labels of its
+Every image is read by the judge and compared with the *true* labels of its
 references, so an unedited image against its own labels shows the regressor's error (the
 floor of every number) and against the other image's labels the gap an edit has to close.
 Pose error: mean |yaw|, |pitch|, |roll| difference in degrees. Expression error: mean absolute
@@ -60,6 +65,8 @@ from dpe_cli.synth.motion import random_expression, random_pose
 ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT = 100_000  # first held-out identity seed; training data uses seeds far below
 REGRESSOR_IDENTITIES = range(0, 10_000)
+REGRESSORS = ROOT / "weights" / "regressors"
+JUDGE = REGRESSORS / "synthetic-judge-64.safetensors"
 # Expression factors on a common range of width 1 (smile, brow_raise span [-1, 1]).
 EXPRESSION_RANGE = np.array([1.0, 2.0, 1.0, 2.0])
 
@@ -67,7 +74,7 @@ EXPRESSION_RANGE = np.array([1.0, 2.0, 1.0, 2.0])
 def make_regressor(args: argparse.Namespace) -> None:
     start = time.time()
     images, targets = [], []
-    for image, labels in random_renders(args.renders, args.size, args.seed, REGRESSOR_IDENTITIES):
+    for image, labels in random_renders(args.renders, args.size, args.seed, args.identities):
         images.append(image)
         targets.append(normalise(labels))
     x, y = np.stack(images), np.stack(targets)
@@ -82,13 +89,15 @@ def make_regressor(args: argparse.Namespace) -> None:
     per_factor = {k: round(float(v), 4) for k, v in zip(FACTORS, errors.mean(0))}
     info = {
         "renders": int(split), "validation": int(args.validation), "size": args.size, "steps": args.steps,
-        "identity_seeds": [REGRESSOR_IDENTITIES.start, REGRESSOR_IDENTITIES.stop], "seed": args.seed,
+        "identity_seeds": [args.identities.start, args.identities.stop], "seed": args.seed,
         "wall_seconds": round(time.time() - start), "validation_mae": per_factor,
     }  # fmt: skip
     print(json.dumps(info, indent=1))
     save_factor_regressor(model, args.out, info)
-    save_expression_half(model, args.expression_out)
-    print(f"wrote {args.out} and {args.expression_out}")
+    print(f"wrote {args.out}")
+    if str(args.expression_out) != "none":
+        save_expression_half(model, args.expression_out)
+        print(f"wrote {args.expression_out}")
 
 
 def pose_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -180,6 +189,12 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def identity_range(text: str) -> range:
+    """``"10000:20000"`` -> range(10000, 20000)."""
+    start, _, stop = text.partition(":")
+    return range(int(start), int(stop))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,12 +205,13 @@ def main() -> None:
     reg.add_argument("--steps", type=int, default=3000)
     reg.add_argument("--width", type=int, default=32)
     reg.add_argument("--seed", type=int, default=0)
-    reg.add_argument("--out", type=Path, default=ROOT / "weights" / "regressors" / "synthetic-factors-64.safetensors")
-    reg.add_argument("--expression-out", type=Path, default=ROOT / "weights" / "regressors" / "synthetic-expression-64.safetensors")
+    reg.add_argument("--identities", type=identity_range, default=REGRESSOR_IDENTITIES, help="identity seeds START:STOP")
+    reg.add_argument("--out", type=Path, default=REGRESSORS / "synthetic-factors-64.safetensors")
+    reg.add_argument("--expression-out", type=Path, default=REGRESSORS / "synthetic-expression-64.safetensors", help="or none")
     reg.set_defaults(run=make_regressor)
     mea = sub.add_parser("measure", help="measure edits on held-out identities")
     mea.add_argument("-w", "--weights", action="append", default=[], help="[NAME=]PATH of a dpe model; repeat")
-    mea.add_argument("--regressor", type=Path, default=ROOT / "weights" / "regressors" / "synthetic-factors-64.safetensors")
+    mea.add_argument("--regressor", type=Path, default=JUDGE, help="the judge (default: the one kept out of training)")
     mea.add_argument("--pairs", type=int, default=200)
     mea.add_argument("--seed", type=int, default=0)
     mea.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "disentanglement.json")

@@ -3,6 +3,7 @@ job, and `make demo` (examples/demo.sh) runs end to end on them without any down
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from dpe_cli.checkpoint import find_in_directory, read_checkpoint
 from dpe_cli.synth.factors import (
@@ -30,6 +32,7 @@ WEIGHTS = ROOT / "weights"
 DEFAULT_MODEL = WEIGHTS / "dpe-synthetic-64.safetensors"
 FACTOR_REGRESSOR = WEIGHTS / "regressors" / "synthetic-factors-64.safetensors"
 EXPRESSION_REGRESSOR = WEIGHTS / "regressors" / "synthetic-expression-64.safetensors"
+JUDGE = WEIGHTS / "regressors" / "synthetic-judge-64.safetensors"
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -48,8 +51,9 @@ def test_weights_folder_offers_the_default_model() -> None:
     assert find_in_directory(WEIGHTS) == DEFAULT_MODEL
 
 
-def test_regressors_load_and_read_labels_better_than_chance() -> None:
-    regressor = load_factor_regressor(FACTOR_REGRESSOR)
+@pytest.mark.parametrize("path", [FACTOR_REGRESSOR, JUDGE], ids=["loss-regressor", "judge"])
+def test_regressors_read_labels_better_than_chance(path: Path) -> None:
+    regressor = load_factor_regressor(path)
     images, labels = zip(*random_renders(24, 64, seed=7, identities=range(200_000, 200_100)))
     truth = np.array([[lab[k] for k in FACTORS] for lab in labels])
     read = predict(regressor, to_tensor(np.stack(images)))
@@ -58,6 +62,27 @@ def test_regressors_load_and_read_labels_better_than_chance() -> None:
     for name in POSE_FACTORS + ("mouth_open",):  # smile is hard to read at 64 px (model card)
         k = FACTORS.index(name)
         assert error[k] < 0.6 * chance[k], (name, error[k], chance[k])
+
+
+def test_judge_is_independent_of_the_training_loss() -> None:
+    """The benchmark's judge was trained on other identities with another seed, so the
+    expression loss of training (the loss regressor's half) cannot simply please it."""
+    from safetensors import safe_open
+
+    def info(path: Path) -> dict:
+        with safe_open(str(path), framework="pt") as fh:
+            return json.loads(fh.metadata()["info"])
+
+    judge_ids, loss_ids = info(JUDGE)["identity_seeds"], info(FACTOR_REGRESSOR)["identity_seeds"]
+    assert judge_ids[0] >= loss_ids[1] or judge_ids[1] <= loss_ids[0]  # disjoint identities
+    assert info(JUDGE)["seed"] != info(FACTOR_REGRESSOR)["seed"]
+    judge, loss = load_factor_regressor(JUDGE), load_factor_regressor(FACTOR_REGRESSOR)
+    assert not torch.equal(next(judge.parameters()), next(loss.parameters()))
+
+
+def test_expression_half_is_the_loss_regressors_expression_rows() -> None:
+    regressor = load_factor_regressor(FACTOR_REGRESSOR)
+    images = [image for image, _ in random_renders(4, 64, seed=7, identities=range(200_000, 200_100))]
     # The shipped expression half is exactly the expression rows of the full regressor.
     loss_net = load_expression_encoder(EXPRESSION_REGRESSOR)
     assert isinstance(loss_net, ExpressionRegressor)

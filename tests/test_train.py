@@ -197,6 +197,23 @@ def test_loss_falls_when_overfitting_one_pair():
     assert np.mean(losses[-5:]) < 0.7 * losses[0]
 
 
+def test_new_generators_start_with_identity_warps():
+    """The flow heads give offset 0 and mask 1/2 at every level, so the encoder features pass
+    unwarped; the RGB projections start at zero and only the biases reach the image."""
+    model = _tiny_model()
+    logits = []
+    for generator in (model.expression_generator, model.pose_generator):
+        generator.start_with_identity_warps()
+        for level in generator.levels:
+            level.to_flow.register_forward_hook(lambda _m, _i, out: logits.append(out[2]))
+    source, driving = _pair()
+    with torch.no_grad():
+        image = model.edit(source, driving, "both")
+    assert len(logits) == 2 * len(model.config.resolutions)
+    assert all(torch.equal(x, torch.zeros_like(x)) for x in logits)
+    assert torch.allclose(image, image[:, :, :1, :1].expand_as(image))
+
+
 def test_losses_on_the_intermediate_pair_never_update_the_pose_generator():
     """Asymmetric back-propagation: with the cycle outputs held fixed, what remains (<S', D'>
     in L1, VGG and the expression loss on S') reaches the expression generator only."""
@@ -231,6 +248,11 @@ def test_train_writes_a_checkpoint_that_loads(data_dir, cache_dir, tmp_path, cap
     model, info = read_checkpoint(out / "model.safetensors")  # what dpe edit-* --weights reads
     assert info.config == DPEConfig(size=64, style_dim=32, motion_dim=4, width=0.0625)
     assert info.metadata["step"] == "3"
+    # A run from scratch starts every generator with identity warps and no RGB (three Adam
+    # steps of lr 0.002 move a zero weight by at most 0.006; StyleGAN's start is N(0, 1)).
+    for generator in (model.expression_generator, model.pose_generator):
+        for level in generator.levels:
+            assert level.to_flow.conv.weight.abs().max() < 0.01 and level.to_rgb.conv.weight.abs().max() < 0.01
     with torch.no_grad():
         assert model.edit(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
     with pytest.raises(InputError, match="already holds a training run"):

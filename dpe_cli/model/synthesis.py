@@ -42,6 +42,17 @@ class Synthesis(nn.Module):
             SynthesisLevel(cin, cout, config.style_dim) for cin, cout in zip(channels[:-1], channels[1:])
         )
 
+    @torch.no_grad()
+    def start_with_identity_warps(self) -> None:
+        """Zero the flow heads and the RGB projections of a new generator: every level starts
+        with the identity warp, an open mask (1/2) and no RGB. From StyleGAN's random start the
+        warps scramble the encoder features, training shuts the masks to stop that (the sigmoid
+        then saturates) and the images stay blurry for thousands of steps."""
+        for level in self.levels:
+            level.to_flow.conv.weight.zero_()
+            level.to_flow.bias.zero_()
+            level.to_rgb.conv.weight.zero_()
+
     def forward(self, latent: Tensor, features: list[Tensor]) -> Tensor:
         x = self.conv_in(self.const.expand(latent.size(0), -1, -1, -1), latent)
         flow = rgb = None

@@ -408,6 +408,9 @@ class Trainer:
                 raise InputError("stage 2 needs a trained DPE generator, not LIA's vox.pt", "run stage 1 first (--init vox.pt), then --stage 2 --init its model.safetensors")
         self.options = o = self._settle_config(initial)
         self.model = initial.model if initial is not None else DPE(o.model_config)
+        if initial is None or not initial.full_generator:
+            for generator in (self.model.expression_generator, self.model.pose_generator):
+                generator.start_with_identity_warps()
         self.discriminator = Discriminator(o.model_config)
         if initial is not None and initial.discriminator is not None:
             self.discriminator.load_state_dict(initial.discriminator)
