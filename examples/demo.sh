@@ -20,7 +20,7 @@ command -v "$dpe" >/dev/null || { echo "error: dpe not found (run make install, 
 [[ -f $weights ]] || { echo "error: $weights not found (the shipped default model; see weights/README.md)" >&2; exit 2; }
 mkdir -p "$out"
 
-# Identities 900000 and 900001: never seen in training (which used seeds below 100).
+# Identities 900000 and 900001: never seen in training (the shipped model saw identities 0-249).
 echo "1/3 rendering the source: a person talking, full frame 640x360 ($frames frames)"
 "$dpe" synth "$out/source.mp4" --kind full --size 640x360 --frames "$frames" --seed 900000 -y --quiet
 echo "2/3 rendering the driver: another person's face crop"

@@ -91,7 +91,6 @@ class FaceDetector(Closing):
             self._detector = None
 
 
-
 def pick_face(faces: list[FaceBox], index: int = 0) -> FaceBox | None:
     """The index-th largest face (0 = largest), or None when the frame has fewer faces."""
     ranked = sorted(faces, key=lambda face: face.area, reverse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from dpe_cli.closing import Closing
@@ -53,4 +52,3 @@ class FaceMesh(Closing):
         if self._mesh is not None:
             self._mesh.close()
             self._mesh = None
-

@@ -116,7 +116,6 @@ class Paster(Closing):
             self._mesh = None
 
 
-
 def _face_region(points: np.ndarray, size: int, sigma: float) -> np.ndarray:
     """Binary size x size mask: the hull of the face oval raised over the forehead, grown by
     GROW sigmas."""

@@ -158,7 +158,6 @@ class FrameReader(Closing):
             self._proc = None
 
 
-
 def _read_full(pipe: IO[bytes], buffer: np.ndarray) -> int:
     """Fill ``buffer`` from ``pipe``; fewer bytes only at end of stream."""
     view = memoryview(buffer)
