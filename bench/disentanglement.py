@@ -1,6 +1,6 @@
 """Does training disentangle pose from expression? Measured on synthetic faces with known labels.
 
-Three steps:
+Three steps (and ``probe``: how much of each factor the motion vector carries):
 
     # 1. The loss regressor (sees ground truth): renders of identities 0-9999 -> labels. Its
     #    expression half is the expression network of `dpe train --expression-weights`.
@@ -176,6 +176,45 @@ def measure(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def ridge_r2(features: np.ndarray, targets: np.ndarray, train: int, strength: float = 1.0) -> np.ndarray:
+    """R^2 on rows ``train:`` of a ridge regression fitted on rows ``:train`` (standardised
+    features), one value per target column."""
+    mean, std = features[:train].mean(0), features[:train].std(0) + 1e-6
+    x = (features - mean) / std
+    a = x[:train]
+    coef = np.linalg.solve(a.T @ a + strength * np.eye(a.shape[1]), a.T @ (targets[:train] - targets[:train].mean(0)))
+    predicted = x[train:] @ coef + targets[:train].mean(0)
+    residual = ((predicted - targets[train:]) ** 2).mean(0)
+    return 1 - residual / targets[train:].var(0)
+
+
+def probe(args: argparse.Namespace) -> None:
+    """How much of each factor's change the motion vector d = Dir(A(w)) carries.
+
+    For pairs of one held-out identity, d(D) - d(S) is regressed (ridge, fitted on 3/4 of the
+    pairs) onto the true change of each factor; R^2 on the other 1/4 is printed. Editing can
+    only transfer what d carries, so a factor near 0 here cannot move in any edit.
+    """
+    torch.set_grad_enabled(False)
+    source, driver, s_true, d_true = held_out_pairs(args.pairs, args.size, args.seed)
+    train = args.pairs * 3 // 4
+    print("| model | " + " | ".join(FACTORS) + " |")
+    print("| --- |" + " --- |" * len(FACTORS))
+    results = {}
+    for spec in args.weights:
+        name, _, path = spec.rpartition("=")
+        name = name or Path(path).stem
+        model = load_model(path, device="cpu")
+        change = model.motion(model.encode(driver).latent) - model.motion(model.encode(source).latent)
+        r2 = ridge_r2(change.numpy().astype(np.float64), d_true - s_true, train)
+        results[name] = {k: round(float(v), 3) for k, v in zip(FACTORS, r2)}
+        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in r2) + " |")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"pairs": args.pairs, "seed": args.seed, "r2": results}, indent=1) + "\n")
+        print(f"wrote {args.out}")
+
+
 def table(result: dict) -> str:
     """Markdown: one row per (edit, model), errors against the references that edit should match."""
     refs = {"expression": ("source", "driver"), "pose": ("driver", "source"), "both": ("driver", "driver"), "self": ("source", "source")}
@@ -216,6 +255,13 @@ def main() -> None:
     mea.add_argument("--seed", type=int, default=0)
     mea.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "disentanglement.json")
     mea.set_defaults(run=measure)
+    pro = sub.add_parser("probe", help="how much of each factor the motion vector carries (R^2)")
+    pro.add_argument("-w", "--weights", action="append", default=[], help="[NAME=]PATH of a dpe model; repeat")
+    pro.add_argument("--pairs", type=int, default=400)
+    pro.add_argument("--size", type=int, default=64)
+    pro.add_argument("--seed", type=int, default=0)
+    pro.add_argument("--out", type=Path, default=None, help="also write the R^2 values as JSON")
+    pro.set_defaults(run=probe)
     args = parser.parse_args()
     args.run(args)
 

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import ROOT, media
 from safetensors.torch import load_file
 
@@ -297,6 +298,29 @@ def test_stage_two_changes_only_the_expression_generator_and_motion_mlps(data_di
         resolve_options(TrainOptions(out=tmp_path / "new", data=data_dir, stage=2))
 
 
+def test_reenactment_objective_trains_the_motion_path_and_feeds_a_cyclic_run(data_dir, cache_dir, tmp_path):
+    """LIA's objective (the start the paper assumes): only the encoder, the motion path and the
+    pose generator learn; its model then starts a cyclic run as a full generator."""
+    warm = tmp_path / "warm"
+    assert dpe(*train_args(data_dir, warm, cache_dir, "--objective", "reenactment", "--pixel-pyramid", "--perceptual-weight", "1", "--steps", "2")) == 0
+    rows = [json.loads(line) for line in (warm / "metrics.jsonl").read_text().splitlines()]
+    terms = {k for k in rows[-1] if k.startswith("loss_")}
+    assert terms == {"loss_total", "loss_reconstruction", "loss_perceptual", "loss_adversarial", "loss_discriminator"}
+    assert json.loads((warm / "options.json").read_text())["objective"] == "reenactment"
+    model, _ = read_checkpoint(warm / "model.safetensors")
+    for level in model.expression_generator.levels:  # untouched: still the identity-warp start
+        assert level.to_flow.conv.weight.abs().max() == 0
+    assert any(level.to_flow.conv.weight.abs().max() > 0 for level in model.pose_generator.levels)
+    cycle = tmp_path / "cycle"
+    assert dpe("train", "--data", str(data_dir), "--out", str(cycle), "--cache", str(cache_dir), *QUICK, "--init", str(warm / "model.safetensors"), "--steps", "1") == 0
+    before, after = load_file(warm / "model.safetensors"), load_file(cycle / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("expression_generator."))
+    with pytest.raises(InputError, match="unknown objective"):
+        resolve_options(TrainOptions(out=tmp_path / "x", data=data_dir, objective="lia"))
+    with pytest.raises(InputError, match="cannot change --objective"):
+        resolve_options(TrainOptions(out=warm, resume=True, objective="cycle"))
+
+
 def test_init_reads_the_official_checkpoint_and_lia(official_checkpoint, tmp_path):
     official = load_initial_weights(official_checkpoint, DPEConfig())
     assert official.kind == "official" and official.full_generator and official.discriminator is None
@@ -343,3 +367,20 @@ def test_prepare_data_crops_faces_and_skips_broken_videos(tmp_path, capfd):
     info = probe(out / "speaker" / "talk.mp4")
     assert (info.width, info.height) == (64, 64) and info.frame_count == probe(raw / "speaker" / "talk.mp4").frame_count
     assert [c.identity for c in find_clips(out)] == ["speaker"]
+
+
+def test_pixel_pyramid_sees_how_far_a_blob_moved():
+    """Plain L1 saturates once a small feature no longer overlaps its target; the L1 image
+    pyramid keeps growing with the distance, which is what lets a head or a mouth be moved."""
+    y, x = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+
+    def blob(cx: float) -> torch.Tensor:
+        return torch.exp(-((x - cx) ** 2 + (y - 32) ** 2) / (2 * 1.5**2)).expand(1, 3, 64, 64) * 2 - 1
+
+    pyramid = PerceptualPyramidLoss.pixels(64)
+    assert pyramid.steps == [1, 2, 4, 8]
+    target = blob(20)
+    plain = [float(F.l1_loss(blob(20 + d), target)) for d in (8, 16)]
+    tiered = [float(pyramid.per_sample(blob(20 + d), target)) for d in (0, 8, 16)]
+    assert plain[1] == pytest.approx(plain[0], rel=0.02)
+    assert tiered[0] == 0 and tiered[2] > tiered[1] * 1.1

@@ -41,6 +41,7 @@ def train(
     resume: Annotated[bool, _opt("--resume", panel=_RUN, help="Continue the run in --out exactly where it stopped.")] = False,
     lr: Annotated[float | None, _opt("--lr", panel=_RUN, help="Learning rate. \\[default: 0.002 in stage 1, 0.0008 in stage 2]", show_default=False)] = None,
     seed: Annotated[int | None, _opt("--seed", panel=_RUN, help="Seed of initialisation and data sampling. \\[default: 0]", show_default=False)] = None,
+    objective: Annotated[str | None, _opt("--objective", panel=_RUN, help="cycle: the paper's bidirectional cyclic training; reenactment: LIA's (S driven by all of D's motion should be D), the start the paper's training assumes. \\[default: cycle]", show_default=False)] = None,
     vgg_weights: Annotated[Path | None, _opt("--vgg-weights", panel=_LOSS, help="torchvision's vgg19-dcbb9e9d.pth, for the perceptual losses (off without it).")] = None,
     expression_weights: Annotated[Path | None, _opt("--expression-weights", panel=_LOSS, help="Expression encoder: dpe's regressor .safetensors, DECA's deca_model.tar or an EMOCA export (off without it).")] = None,
     reconstruction_weight: Annotated[float | None, _opt("--rec-weight", panel=_LOSS, help="L1 on <S'',D>, <D'',S>, <S',D'>. \\[default: 1]", show_default=False)] = None,
@@ -48,6 +49,7 @@ def train(
     self_weight: Annotated[float | None, _opt("--self-weight", panel=_LOSS, help="VGG pyramid on <e(S,S),S>, <p(S,S),S>; 0 is the ablation. \\[default: 20]", show_default=False)] = None,
     expression_weight: Annotated[float | None, _opt("--expression-weight", panel=_LOSS, help="lambda_e: expression loss on <S',D>, <D',D>. \\[default: 20]", show_default=False)] = None,
     gan_weight: Annotated[float | None, _opt("--gan-weight", panel=_LOSS, help="Non-saturating GAN loss; 0 also skips the discriminator. \\[default: 1]", show_default=False)] = None,
+    pixel_pyramid: Annotated[bool | None, _opt("--pixel-pyramid/--no-pixel-pyramid", panel=_LOSS, help="Without --vgg-weights: the perceptual and self-reconstruction terms compare image pyramids (scales 1 to 1/8) by L1. \\[default: off]", show_default=False)] = None,
     max_frames: Annotated[int | None, _opt("--max-frames", panel=_DATA, help="Frames used per clip (the first N). \\[default: 500]", show_default=False)] = None,
     cache: Annotated[Path | None, _opt("--cache", panel=_DATA, help="Frame cache folder; share it between runs on the same data. \\[default: OUT/cache]", show_default=False)] = None,
     cache_format: Annotated[str | None, _opt("--cache-format", panel=_DATA, help="jpg (quality 95, compact) or png (lossless, ~5x larger). \\[default: jpg]", show_default=False)] = None,
@@ -78,7 +80,8 @@ def train(
         precision=precision, channels_last=channels_last, device=device, workers=workers,
         vgg_weights=vgg_weights, expression_weights=expression_weights,
         reconstruction_weight=reconstruction_weight, perceptual_weight=perceptual_weight,
-        self_weight=self_weight, expression_weight=expression_weight, gan_weight=gan_weight,
+        self_weight=self_weight, expression_weight=expression_weight, gan_weight=gan_weight, pixel_pyramid=pixel_pyramid,
+        objective=objective,
         max_frames=max_frames, cache=cache, cache_format=cache_format, quiet=quiet,
     )  # fmt: skip
     try:

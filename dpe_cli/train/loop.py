@@ -44,7 +44,15 @@ from dpe_cli.train.data import (
     find_clips,
     make_loader,
 )
-from dpe_cli.train.losses import CycleGenerator, ExpressionLoss, GeneratorObjective, LossWeights, discriminator_loss
+from dpe_cli.train.losses import (
+    CycleGenerator,
+    ExpressionLoss,
+    GeneratorObjective,
+    LossWeights,
+    ReenactmentGenerator,
+    ReenactmentObjective,
+    discriminator_loss,
+)
 from dpe_cli.train.state import (
     LATEST_MODEL,
     InitialWeights,
@@ -75,7 +83,7 @@ OPTIONS_FILE = "options.json"
 RUN_FIXED = (
     "size", "width", "style_dim", "motion_dim", "batch_size", "stage", "lr", "seed",
     "reconstruction_weight", "perceptual_weight", "self_weight", "expression_weight", "gan_weight",
-    "max_frames", "cache_format",
+    "max_frames", "cache_format", "pixel_pyramid", "objective",
 )  # fmt: skip
 MODEL_SHAPE = ("size", "width", "style_dim", "motion_dim")
 # How a run executes: may change on resume; unless given again, a resumed run keeps its own.
@@ -84,6 +92,7 @@ RUN_ADJUSTABLE = {
     "precision": "fp32", "channels_last": False, "device": "auto", "workers": None,
 }  # fmt: skip
 METRICS_FILE = "metrics.jsonl"
+OBJECTIVES = ("cycle", "reenactment")
 
 
 @dataclass
@@ -119,6 +128,8 @@ class TrainOptions:
     self_weight: float | None = None
     expression_weight: float | None = None
     gan_weight: float | None = None
+    pixel_pyramid: bool | None = None
+    objective: str | None = None
     max_frames: int | None = None
     cache: Path | None = None
     cache_format: str | None = None
@@ -149,7 +160,8 @@ def _defaults(stage: int) -> dict:
         "steps": STAGE_STEPS[stage], "lr": STAGE_LR[stage], "seed": 0, "max_frames": DEFAULT_MAX_FRAMES,
         "reconstruction_weight": weights.reconstruction, "perceptual_weight": weights.perceptual,
         "self_weight": weights.self_reconstruction, "expression_weight": weights.expression,
-        "gan_weight": weights.adversarial, "cache_format": "jpg",
+        "gan_weight": weights.adversarial, "cache_format": "jpg", "pixel_pyramid": False,
+        "objective": "cycle",
     }  # fmt: skip
 
 
@@ -161,7 +173,8 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
     if request.resume:
         if latest_checkpoint(out) is None or not options_path.is_file():
             raise InputError(f"--resume: {out} holds no checkpoint to resume", "check --out, or start a new run without --resume")
-        saved = json.loads(options_path.read_text())
+        # Runs saved before an option existed ran with its default.
+        saved = {"pixel_pyramid": False, "objective": "cycle", **json.loads(options_path.read_text())}
         changed = [
             f"--{name.replace('_', '-')} {getattr(request, name)} (run: {saved.get(name)})"
             for name in RUN_FIXED
@@ -181,6 +194,10 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
     stage = request.stage or 1
     if stage not in STAGE_LR:
         raise InputError(f"--stage {stage} does not exist", "use 1 (everything) or 2 (expression refinement)")
+    if request.objective not in (None, *OBJECTIVES):
+        raise InputError(f"unknown objective {request.objective!r}", "use cycle (the paper's training) or reenactment (LIA's, to start from)")
+    if stage == 2 and request.objective == "reenactment":
+        raise InputError("stage 2 refines the cyclic training", "leave out --objective, or use --stage 1 for reenactment")
     if stage == 2 and request.init is None:
         raise InputError("stage 2 refines a trained model", "pass --init with the stage-1 result, e.g. --init runs/stage1/model.safetensors")
     # The model shape is settled later: an --init generator brings its own.
@@ -341,14 +358,14 @@ def _to_uint8(images: Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def sample_grid(columns: list[Tensor]) -> np.ndarray:
+def sample_grid(columns: list[Tensor], labels: tuple[str, ...] = GRID_COLUMNS) -> np.ndarray:
     """One row per pair, one column per image kind, under a header naming the columns."""
     tiles = [_to_uint8(c) for c in columns]
     rows = np.concatenate([np.concatenate(list(t), axis=0) for t in tiles], axis=1)  # (N*H, K*W, 3)
     size = tiles[0].shape[2]
     header = np.full((max(14, size // 8), rows.shape[1], 3), 255, np.uint8)
     scale = max(0.3, size / 512)
-    for k, label in enumerate(GRID_COLUMNS[: len(columns)]):
+    for k, label in enumerate(labels[: len(columns)]):
         cv2.putText(header, label, (k * size + 3, header.shape[0] - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([header, rows], axis=0)
 
@@ -363,10 +380,13 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _set_trainable(model: DPE, stage: int) -> list[nn.Parameter]:
+def _set_trainable(model: DPE, stage: int, objective: str) -> list[nn.Parameter]:
     model.requires_grad_(False)
     for name in STAGE_TRAINABLE[stage]:
         getattr(model, name).requires_grad_(True)
+    if objective == "reenactment":  # the expression path takes no part (and DDP needs every trained weight used)
+        model.expression_generator.requires_grad_(False)
+        model.expression_head.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
 
 
@@ -419,7 +439,7 @@ class Trainer:
         self.init_kind = initial.kind if initial is not None else None
         self.model.train()
         self.discriminator.train()
-        trainable = _set_trainable(self.model, o.stage)
+        trainable = _set_trainable(self.model, o.stage, o.objective)
         self.g_optimizer = torch.optim.Adam(trainable, lr=o.lr, betas=BETAS, eps=1e-8)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=BETAS, eps=1e-8)
         fp16 = o.precision == "fp16"
@@ -447,8 +467,11 @@ class Trainer:
         perceptual = expression = None
         if o.vgg_weights is not None and (weights.perceptual or weights.self_reconstruction):
             perceptual = PerceptualPyramidLoss(load_vgg19(o.vgg_weights), o.size).to(self.device)
+        elif o.pixel_pyramid and (weights.perceptual or weights.self_reconstruction):
+            self.say("perceptual and self-reconstruction terms use the L1 image pyramid (--pixel-pyramid, no VGG19)")
+            perceptual = PerceptualPyramidLoss.pixels(o.size).to(self.device)
         elif weights.perceptual or weights.self_reconstruction:
-            self.warn("perceptual loss is OFF and self-reconstruction uses L1: no --vgg-weights given (torchvision's vgg19-dcbb9e9d.pth)")
+            self.warn("perceptual loss is OFF and self-reconstruction uses L1: no --vgg-weights given (torchvision's vgg19-dcbb9e9d.pth; or --pixel-pyramid)")
         if o.expression_weights is not None and weights.expression:
             expression = ExpressionLoss(load_expression_encoder(o.expression_weights)).to(self.device)
         elif weights.expression:
@@ -457,7 +480,10 @@ class Trainer:
             for net in (perceptual, expression):
                 if net is not None:
                     _to_channels_last(net)
-        self.objective = GeneratorObjective(weights, perceptual, expression)
+        if o.objective == "reenactment":
+            self.objective = ReenactmentObjective(weights, perceptual, expression)
+        else:
+            self.objective = GeneratorObjective(weights, perceptual, expression)
 
     def resume(self) -> None:
         """Load the newest checkpoint: weights, optimizers, scalers, RNG and the step."""
@@ -488,7 +514,11 @@ class Trainer:
                 for key, value in values.items():
                     if isinstance(value, Tensor) and key != "step":
                         values[key] = value.to(self.device)
-        self.cycle: nn.Module = CycleGenerator(self.model, self.objective.needs_self_reconstruction)
+        self.cycle: nn.Module = (
+            ReenactmentGenerator(self.model)
+            if self.options.objective == "reenactment"
+            else CycleGenerator(self.model, self.objective.needs_self_reconstruction)
+        )
         self.critic: nn.Module = self.discriminator
         if self.env.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -520,7 +550,7 @@ class Trainer:
         if adversarial:
             self.discriminator.requires_grad_(True)
             with self._autocast():
-                d_loss = discriminator_loss(self.critic, source, driving, images["s_cycle"], images["d_cycle"])
+                d_loss = discriminator_loss(self.critic, source, driving, [images[k] for k in self.objective.fakes])
             self.d_optimizer.zero_grad(set_to_none=True)
             self.d_scaler.scale(d_loss).backward()
             self.d_scaler.step(self.d_optimizer)
@@ -531,6 +561,8 @@ class Trainer:
     @torch.no_grad()
     def preview(self, source: Tensor, driving: Tensor) -> np.ndarray:
         with self._autocast():
+            if self.options.objective == "reenactment":
+                return sample_grid([source, driving, ReenactmentGenerator(self.model)(source, driving)["reenacted"]], ("S", "D", "S->D"))
             images = CycleGenerator(self.model, False)(source, driving)
         return sample_grid([source, driving, images["s_expression"], images["s_cycle"], images["d_pose"], images["d_cycle"]])
 
@@ -613,7 +645,7 @@ def _summary(trainer: Trainer, dataset: PairDataset, console: Console) -> None:
     say(f"model: width {o.width:g}, latent {o.style_dim}, motion {o.motion_dim}; generator {g:,} parameters ({trainable:,} trained), discriminator {d:,}{init}")
     per_rank = o.batch_size // env.world
     where = f"{env.world} processes x {per_rank}" if env.world > 1 else "1 process"
-    say(f"run: stage {o.stage}, steps {trainer.start_step} -> {o.steps}, batch {o.batch_size} ({where}), lr {o.lr:g}, {o.precision} on {env.device}")
+    say(f"run: {o.objective} objective, stage {o.stage}, steps {trainer.start_step} -> {o.steps}, batch {o.batch_size} ({where}), lr {o.lr:g}, {o.precision} on {env.device}")
     weights = o.loss_weights.to_dict()
     active = trainer.objective.active_terms()
     say("losses: " + ", ".join(f"{k} {v:g}" + ("" if k in active else " [yellow](off)[/]") for k, v in weights.items()))

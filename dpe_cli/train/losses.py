@@ -77,6 +77,26 @@ class CycleGenerator(nn.Module):
         return images
 
 
+class ReenactmentGenerator(nn.Module):
+    """LIA's objective, from which the paper starts (it initialises from a trained LIA): S driven
+    by all of D's motion, G_p(w_S + H_p(d_D), F_S), should be D.
+
+    Cyclic training alone gives the encoder no reason to put pose or expression into its latent
+    until the generators already move faces, and the generators cannot learn to move faces
+    from a latent that carries no motion: from scratch it sits at blurry averages. Direct
+    reenactment breaks that loop, as LIA's training does for the released model.
+    """
+
+    def __init__(self, model: DPE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, source: Tensor, driving: Tensor) -> dict[str, Tensor]:
+        m = self.model
+        motion_d = m.motion(m.encode(driving).latent)
+        return {"reenacted": m.apply_pose(m.encode(source), motion_d)}
+
+
 class ExpressionLoss(nn.Module):
     """Mean absolute difference of expression vectors; the target's vector is a constant."""
 
@@ -105,6 +125,8 @@ class GeneratorObjective:
 
     A term whose weight is 0, or whose network was not given, is skipped entirely (no compute).
     """
+
+    fakes = ("s_cycle", "d_cycle")  # what the discriminator sees
 
     def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: ExpressionLoss | None) -> None:
         self.weights = weights
@@ -164,12 +186,53 @@ class GeneratorObjective:
         return total, terms
 
 
-def discriminator_loss(discriminator: nn.Module, source: Tensor, driving: Tensor, s_cycle: Tensor, d_cycle: Tensor) -> Tensor:
-    """Non-saturating D loss: reals S and D, fakes S'' and D'' (detached).
+class ReenactmentObjective:
+    """The generator loss of :class:`ReenactmentGenerator`: L1, perceptual (or the pixel pyramid),
+    expression and GAN terms on <G_p(w_S + H_p(d_D), F_S), D>, with the cyclic objective's
+    weights. The expression term makes the latent carry expressions from the start: small
+    features such as a mouth cost too few pixels for the image terms to teach them early."""
+
+    fakes = ("reenacted",)
+    needs_self_reconstruction = False
+
+    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: ExpressionLoss | None) -> None:
+        self.weights = weights
+        self.perceptual = perceptual if weights.perceptual else None
+        self.expression = expression if weights.expression else None
+
+    def active_terms(self) -> list[str]:
+        w = self.weights
+        terms = ["reconstruction"] if w.reconstruction else []
+        if self.perceptual is not None:
+            terms.append("perceptual")
+        if self.expression is not None:
+            terms.append("expression")
+        if w.adversarial:
+            terms.append("adversarial")
+        return terms
+
+    def __call__(self, images: dict[str, Tensor], source: Tensor, driving: Tensor, discriminator: nn.Module | None) -> tuple[Tensor, dict[str, Tensor]]:
+        w, out = self.weights, images["reenacted"]
+        terms: dict[str, Tensor] = {}
+        if w.reconstruction:
+            terms["reconstruction"] = _l1(out, driving)
+        if self.perceptual is not None:
+            terms["perceptual"] = self.perceptual.per_sample(out, driving).mean()
+        if self.expression is not None:
+            terms["expression"] = self.expression.per_sample(out, driving).mean()
+        if w.adversarial and discriminator is not None:
+            terms["adversarial"] = F.softplus(-discriminator(out).float()).mean()
+        total = sum((getattr(w, name) * value for name, value in terms.items()), torch.zeros((), device=source.device))
+        return total, terms
+
+
+def discriminator_loss(discriminator: nn.Module, source: Tensor, driving: Tensor, fakes: list[Tensor]) -> Tensor:
+    """Non-saturating D loss: reals S and D, the generated ``fakes`` (detached; S'' and D''
+    in cyclic training).
 
     Reals and fakes go through in separate passes so that the minibatch-stddev statistic is
     never computed over a mix of the two.
     """
     real = discriminator(torch.cat([source, driving])).float()
-    fake = discriminator(torch.cat([s_cycle.detach(), d_cycle.detach()])).float()
-    return _pair_means(F.softplus(-real).flatten(), 2) + _pair_means(F.softplus(fake).flatten(), 2)
+    fake = discriminator(torch.cat([f.detach() for f in fakes])).float()
+    return _pair_means(F.softplus(-real).flatten(), 2) + _pair_means(F.softplus(fake).flatten(), len(fakes))

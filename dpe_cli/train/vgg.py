@@ -109,18 +109,36 @@ def _gaussian_kernel(scale: float) -> tuple[Tensor, int]:
     return (kernel / kernel.sum()).float(), size
 
 
-class PerceptualPyramidLoss(nn.Module):
-    """Multi-scale VGG19 loss; :meth:`per_sample` gives one value per image pair so that callers
-    can batch several pairs into one VGG pass and weight them separately."""
+class PixelFeatures(nn.Module):
+    """The image itself as the only "feature": with :class:`PerceptualPyramidLoss` it gives an
+    L1 image pyramid, the stand-in for VGG19 when its weights are not at hand. Coarse scales
+    still see a displaced head or mouth where plain L1 only sees edges, so moving things
+    gets a gradient."""
 
-    def __init__(self, vgg: VGG19Features, image_size: int) -> None:
+    def forward(self, image: Tensor) -> list[Tensor]:
+        return [image]
+
+
+class PerceptualPyramidLoss(nn.Module):
+    """Multi-scale feature loss (VGG19, or pixels); :meth:`per_sample` gives one value per image
+    pair so that callers can batch several pairs into one pass and weight them separately.
+
+    ``min_size``: the smallest image a scale may produce (VGG19 needs 32 px; pixels go to 8).
+    """
+
+    def __init__(self, features: nn.Module, image_size: int, min_size: int = MIN_PYRAMID_SIZE) -> None:
         super().__init__()
-        self.vgg = vgg
-        self.scales = [s for s in PYRAMID_SCALES if image_size * s >= MIN_PYRAMID_SIZE]
+        self.vgg = features
+        self.scales = [s for s in PYRAMID_SCALES if image_size * s >= min_size]
         self.steps = [round(1 / s) for s in self.scales]
         for scale in self.scales[1:]:
             kernel, _ = _gaussian_kernel(scale)
             self.register_buffer(f"kernel_{round(1 / scale)}", kernel, persistent=False)
+
+    @classmethod
+    def pixels(cls, image_size: int) -> "PerceptualPyramidLoss":
+        """The L1 image pyramid: scales 1, 1/2, 1/4, 1/8 (none below 8 px)."""
+        return cls(PixelFeatures(), image_size, min_size=8)
 
     def _downsample(self, image: Tensor, step: int) -> Tensor:
         if step == 1:
@@ -132,7 +150,7 @@ class PerceptualPyramidLoss(nn.Module):
         return F.conv2d(F.pad(image, (pad, pad, pad, pad)), weight, stride=step, groups=channels)
 
     def per_sample(self, prediction: Tensor, target: Tensor) -> Tensor:
-        """sum over scales and relu1_1..relu5_1 of mean |phi(prediction) - phi(target)| per pair."""
+        """sum over scales and feature taps of mean |phi(prediction) - phi(target)| per pair."""
         total = prediction.new_zeros(prediction.size(0), dtype=torch.float32)
         for step in self.steps:
             predicted = self.vgg(self._downsample(prediction, step))
@@ -141,4 +159,3 @@ class PerceptualPyramidLoss(nn.Module):
             for a, b in zip(predicted, wanted):
                 total = total + (a.float() - b.float()).abs().flatten(1).mean(dim=1)
         return total
-
