@@ -56,6 +56,7 @@ from dpe_cli.synth.factors import (
     predict,
     random_renders,
     save_expression_half,
+    save_pose_half,
     save_factor_regressor,
     to_tensor,
     train_factor_regressor,
@@ -95,9 +96,19 @@ def make_regressor(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=1))
     save_factor_regressor(model, args.out, info)
     print(f"wrote {args.out}")
-    if str(args.expression_out) != "none":
-        save_expression_half(model, args.expression_out)
-        print(f"wrote {args.expression_out}")
+    write_halves(model, args.expression_out, args.pose_out)
+
+
+def write_halves(model: torch.nn.Module, expression_out: Path, pose_out: Path) -> None:
+    """The loss networks of ``dpe train``: expression and pose rows of a factor regressor."""
+    for path, save in ((expression_out, save_expression_half), (pose_out, save_pose_half)):
+        if str(path) != "none":
+            save(model, path)
+            print(f"wrote {path}")
+
+
+def split(args: argparse.Namespace) -> None:
+    write_halves(load_factor_regressor(args.regressor), args.expression_out, args.pose_out)
 
 
 def pose_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -247,7 +258,13 @@ def main() -> None:
     reg.add_argument("--identities", type=identity_range, default=REGRESSOR_IDENTITIES, help="identity seeds START:STOP")
     reg.add_argument("--out", type=Path, default=REGRESSORS / "synthetic-factors-64.safetensors")
     reg.add_argument("--expression-out", type=Path, default=REGRESSORS / "synthetic-expression-64.safetensors", help="or none")
+    reg.add_argument("--pose-out", type=Path, default=REGRESSORS / "synthetic-pose-64.safetensors", help="or none")
     reg.set_defaults(run=make_regressor)
+    spl = sub.add_parser("split", help="write the expression and pose halves of an existing factor regressor")
+    spl.add_argument("--regressor", type=Path, default=REGRESSORS / "synthetic-factors-64.safetensors")
+    spl.add_argument("--expression-out", type=Path, default=REGRESSORS / "synthetic-expression-64.safetensors", help="or none")
+    spl.add_argument("--pose-out", type=Path, default=REGRESSORS / "synthetic-pose-64.safetensors", help="or none")
+    spl.set_defaults(run=split)
     mea = sub.add_parser("measure", help="measure edits on held-out identities")
     mea.add_argument("-w", "--weights", action="append", default=[], help="[NAME=]PATH of a dpe model; repeat")
     mea.add_argument("--regressor", type=Path, default=JUDGE, help="the judge (default: the one kept out of training)")

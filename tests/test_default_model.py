@@ -19,6 +19,7 @@ from dpe_cli.synth.factors import (
     FACTORS,
     POSE_FACTORS,
     expression_half,
+    pose_half,
     load_factor_regressor,
     predict,
     random_renders,
@@ -32,6 +33,7 @@ WEIGHTS = ROOT / "weights"
 DEFAULT_MODEL = WEIGHTS / "dpe-synthetic-64.safetensors"
 FACTOR_REGRESSOR = WEIGHTS / "regressors" / "synthetic-factors-64.safetensors"
 EXPRESSION_REGRESSOR = WEIGHTS / "regressors" / "synthetic-expression-64.safetensors"
+POSE_REGRESSOR = WEIGHTS / "regressors" / "synthetic-pose-64.safetensors"
 JUDGE = WEIGHTS / "regressors" / "synthetic-judge-64.safetensors"
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -80,7 +82,7 @@ def test_judge_is_independent_of_the_training_loss() -> None:
     assert not torch.equal(next(judge.parameters()), next(loss.parameters()))
 
 
-def test_expression_half_is_the_loss_regressors_expression_rows() -> None:
+def test_loss_halves_are_the_loss_regressors_rows() -> None:
     regressor = load_factor_regressor(FACTOR_REGRESSOR)
     images = [image for image, _ in random_renders(4, 64, seed=7, identities=range(200_000, 200_100))]
     # The shipped expression half is exactly the expression rows of the full regressor.
@@ -90,6 +92,11 @@ def test_expression_half_is_the_loss_regressors_expression_rows() -> None:
     x = to_tensor(np.stack(images[:4]))
     assert np.allclose(loss_net(x).numpy(), regressor(x)[:, rows].numpy(), atol=1e-5)
     assert np.allclose(expression_half(regressor)(x).numpy(), loss_net(x).numpy(), atol=1e-6)
+    # The same for the pose half (dpe train --pose-weights).
+    pose_net = load_expression_encoder(POSE_REGRESSOR, reads="pose")
+    rows = [FACTORS.index(k) for k in POSE_FACTORS]
+    assert np.allclose(pose_net(x).numpy(), regressor(x)[:, rows].numpy(), atol=1e-5)
+    assert np.allclose(pose_half(regressor)(x).numpy(), pose_net(x).numpy(), atol=1e-6)
 
 
 def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from dpe_cli.model import DPE, DPEConfig
 from dpe_cli.train.data import FrameCache, PairDataset, StepBatchSampler, build_cache, collect_cache, find_clips
 from dpe_cli.train.expression import ExpressionRegressor, ResNetExpressionEncoder, load_expression_encoder, save_expression_regressor
 from dpe_cli.train.loop import TrainOptions, resolve_options
-from dpe_cli.train.losses import CycleGenerator, ExpressionLoss, GeneratorObjective, LossWeights
+from dpe_cli.train.losses import CycleGenerator, FactorLoss, GeneratorObjective, LossWeights
 from dpe_cli.train.state import latest_checkpoint, load_initial_weights, load_training_state
 from dpe_cli.train.vgg import TORCHVISION_INDEX, PerceptualPyramidLoss, VGG19Features, load_vgg19
 
@@ -159,6 +159,13 @@ def test_expression_encoders_load_from_files(tmp_path):
     with torch.no_grad():
         out, full = loaded(image), deca.layers(deca.encoder(torch.zeros(1, 3, 224, 224)))
     assert out.shape == (2, 53) and full.shape == (1, 236)
+    with torch.no_grad():  # the head-pose reader of the same file: DECA's global rotation
+        pose = load_expression_encoder(tmp_path / "deca_model.tar", reads="pose")(image)
+        assert torch.allclose(pose, deca(image)[:, 200:203], atol=1e-5)
+    assert pose.shape == (2, 3)
+    torch.save({"E_expression": ResNetExpressionEncoder(50).state_dict()}, tmp_path / "emoca_expression.pt")
+    with pytest.raises(CheckpointError, match="reads no head pose"):
+        load_expression_encoder(tmp_path / "emoca_expression.pt", reads="pose")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="no ResNet-50"):
         load_expression_encoder(tmp_path / "other.pt")
@@ -221,7 +228,7 @@ def test_losses_on_the_intermediate_pair_never_update_the_pose_generator():
     source, driving = _pair()
     model = _tiny_model()
     perceptual = PerceptualPyramidLoss(VGG19Features(), 64)
-    expression = ExpressionLoss(ExpressionRegressor(dims=8, width=8, input_size=64).eval().requires_grad_(False))
+    expression = FactorLoss(ExpressionRegressor(dims=8, width=8, input_size=64).eval().requires_grad_(False))
     objective = GeneratorObjective(LossWeights(adversarial=0, self_reconstruction=0), perceptual, expression)
     images = CycleGenerator(model, False)(source, driving)
     images = {**images, "s_cycle": images["s_cycle"].detach(), "d_cycle": images["d_cycle"].detach(), "d_pose": images["d_pose"].detach()}
@@ -229,6 +236,21 @@ def test_losses_on_the_intermediate_pair_never_update_the_pose_generator():
     assert set(terms) == {"reconstruction", "perceptual", "expression"}
     total.backward()
     assert all(p.grad is None for p in model.pose_generator.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.expression_generator.parameters())
+
+
+def test_pose_term_makes_the_pose_generator_take_the_source_pose():
+    """The head-pose term (ours) is the one term on D' that reaches the pose generator: D' must
+    take S's pose, while S' must keep it."""
+    source, driving = _pair()
+    model = _tiny_model()
+    reader = FactorLoss(ExpressionRegressor(dims=3, width=8, input_size=64).eval().requires_grad_(False))
+    objective = GeneratorObjective(LossWeights(reconstruction=0, adversarial=0, self_reconstruction=0, expression=0, pose=1), None, None, reader)
+    images = CycleGenerator(model, False)(source, driving)
+    total, terms = objective(images, source, driving, None)
+    assert set(terms) == {"pose"} and objective.active_terms() == ["pose"]
+    total.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.pose_generator.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.expression_generator.parameters())
 
 
@@ -315,6 +337,9 @@ def test_reenactment_objective_trains_the_motion_path_and_feeds_a_cyclic_run(dat
     assert dpe("train", "--data", str(data_dir), "--out", str(cycle), "--cache", str(cache_dir), *QUICK, "--init", str(warm / "model.safetensors"), "--steps", "1") == 0
     before, after = load_file(warm / "model.safetensors"), load_file(cycle / "model.safetensors")
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("expression_generator."))
+    with pytest.raises(InputError, match="needs a head-pose network"):
+        main_run = ["--init", str(warm / "model.safetensors"), "--steps", "1", "--pose-weight", "1", "--debug"]
+        main(["train", "--data", str(data_dir), "--out", str(tmp_path / "posed"), "--cache", str(cache_dir), *QUICK, *main_run])
     with pytest.raises(InputError, match="unknown objective"):
         resolve_options(TrainOptions(out=tmp_path / "x", data=data_dir, objective="lia"))
     with pytest.raises(InputError, match="cannot change --objective"):

@@ -7,7 +7,8 @@ expression half is the expression network of the training's expression loss on s
 One network predicts all factors, normalised to about [-1, 1] (``FACTORS`` and ``SCALES``).
 The full regressor is saved with format ``dpe-factor-regressor``; :func:`expression_half`
 keeps the shared convolutions and only the expression rows of the head, which is an ordinary
-:class:`~dpe_cli.train.expression.ExpressionRegressor` that ``--expression-weights`` loads.
+:class:`~dpe_cli.train.expression.ExpressionRegressor` that ``--expression-weights`` loads
+(:func:`pose_half`, the pose rows, for ``--pose-weights``).
 """
 
 from __future__ import annotations
@@ -108,16 +109,26 @@ def train_factor_regressor(images: np.ndarray, targets: np.ndarray, steps: int =
     return model.eval().requires_grad_(False)
 
 
-def expression_half(model: ExpressionRegressor) -> ExpressionRegressor:
-    """The same convolutions with only the expression rows of the head (a loss network)."""
+def factor_half(model: ExpressionRegressor, names: tuple[str, ...]) -> ExpressionRegressor:
+    """The same convolutions with only the head rows of ``names`` (a loss network)."""
     config = model.config
-    half = ExpressionRegressor(dims=len(EXPRESSION_FACTORS), width=config["width"], input_size=config["input_size"])
+    half = ExpressionRegressor(dims=len(names), width=config["width"], input_size=config["input_size"])
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
-    rows = [FACTORS.index(k) for k in EXPRESSION_FACTORS]
+    rows = [FACTORS.index(k) for k in names]
     state["head.weight"] = model.head.weight.detach()[rows].clone()
     state["head.bias"] = model.head.bias.detach()[rows].clone()
     half.load_state_dict(state)
     return half.eval().requires_grad_(False)
+
+
+def expression_half(model: ExpressionRegressor) -> ExpressionRegressor:
+    """The expression rows: the expression network of ``dpe train --expression-weights``."""
+    return factor_half(model, EXPRESSION_FACTORS)
+
+
+def pose_half(model: ExpressionRegressor) -> ExpressionRegressor:
+    """The yaw, pitch and roll rows: the pose network of ``dpe train --pose-weights``."""
+    return factor_half(model, POSE_FACTORS)
 
 
 def save_factor_regressor(model: ExpressionRegressor, path: str | Path, info: dict | None = None) -> Path:
@@ -143,6 +154,11 @@ def save_factor_regressor(model: ExpressionRegressor, path: str | Path, info: di
 def save_expression_half(model: ExpressionRegressor, path: str | Path) -> Path:
     """Write :func:`expression_half` so that ``dpe train --expression-weights`` loads it."""
     return save_expression_regressor(expression_half(model), path)
+
+
+def save_pose_half(model: ExpressionRegressor, path: str | Path) -> Path:
+    """Write :func:`pose_half` so that ``dpe train --pose-weights`` loads it."""
+    return save_expression_regressor(pose_half(model), path)
 
 
 def load_factor_regressor(path: str | Path) -> ExpressionRegressor:

@@ -42,6 +42,7 @@ REGRESSOR_FORMAT = "dpe-expression-regressor"
 RESNET_FEATURES = 2048
 DECA_OUTPUTS = 236
 DECA_EXPRESSION = tuple(range(150, 200)) + tuple(range(203, 206))  # expression + jaw pose
+DECA_HEAD_POSE = (200, 201, 202)  # global rotation (axis-angle)
 RESNET_INPUT = 224
 # DECA crops the face box x 1.25 around the landmarks. In dpe's fixed-box crops the face spans
 # about 0.53 of the side with its centre 0.57 down (dpe_cli/face/crop.py), so this square of
@@ -172,12 +173,15 @@ def _resnet_state(candidates: list[dict[str, Tensor]]) -> dict[str, Tensor] | No
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix + "encoder.") or k.startswith(prefix + "layers.")}
 
 
-def _load_resnet(state: dict[str, Tensor], path: Path) -> ResNetExpressionEncoder:
+def _load_resnet(state: dict[str, Tensor], path: Path, reads: str) -> ResNetExpressionEncoder:
     head = state.get("layers.2.weight")
     if head is None or head.dim() != 2:
         raise CheckpointError(f"{path.name} has a ResNet-50 trunk but no regression head (layers.2.weight)", "see the key layout in docs/training.md")
     outputs = int(head.shape[0])
-    model = ResNetExpressionEncoder(outputs, DECA_EXPRESSION if outputs == DECA_OUTPUTS else None)
+    if reads == "pose" and outputs != DECA_OUTPUTS:
+        raise CheckpointError(f"{path.name} reads no head pose ({outputs} outputs; DECA has {DECA_OUTPUTS})", "give DECA's deca_model.tar or dpe's pose regressor with --pose-weights")
+    selection = (DECA_HEAD_POSE if reads == "pose" else DECA_EXPRESSION) if outputs == DECA_OUTPUTS else None
+    model = ResNetExpressionEncoder(outputs, selection)
     expected = model.state_dict()
     wrong = [k for k, v in state.items() if k in expected and v.shape != expected[k].shape]
     unexpected = [k for k in state if k not in expected]
@@ -199,8 +203,12 @@ def _load_regressor(tensors: dict[str, Tensor], metadata: dict[str, str], path: 
     return model
 
 
-def load_expression_encoder(path: str | Path) -> nn.Module:
-    """A frozen expression encoder (eval mode) from a regressor or DECA/EMOCA-style file."""
+def load_expression_encoder(path: str | Path, reads: str = "expression") -> nn.Module:
+    """A frozen expression encoder (eval mode) from a regressor or DECA/EMOCA-style file.
+
+    ``reads="pose"``: the head-pose reader of the same files instead (DECA's global rotation,
+    or a dpe regressor of pose factors, used whole) for ``--pose-weights``.
+    """
     from dpe_cli.checkpoint import _load_torch, detect_format
 
     path = Path(path).expanduser()
@@ -219,10 +227,10 @@ def load_expression_encoder(path: str | Path) -> nn.Module:
             state = _resnet_state([tensors])
             if state is None:
                 raise CheckpointError(f"{path.name} holds no expression encoder", "see the key layout in docs/training.md")
-            model = _load_resnet(state, path)
+            model = _load_resnet(state, path, reads)
     else:
         state = _resnet_state(_tensor_dicts(_load_torch(path)))
         if state is None:
             raise CheckpointError(f"{path.name} holds no ResNet-50 expression encoder (no '*encoder.conv1.weight' key)", "see the key layout in docs/training.md")
-        model = _load_resnet(state, path)
+        model = _load_resnet(state, path, reads)
     return model.eval().requires_grad_(False)

@@ -46,7 +46,7 @@ from dpe_cli.train.data import (
 )
 from dpe_cli.train.losses import (
     CycleGenerator,
-    ExpressionLoss,
+    FactorLoss,
     GeneratorObjective,
     LossWeights,
     ReenactmentGenerator,
@@ -83,7 +83,7 @@ OPTIONS_FILE = "options.json"
 RUN_FIXED = (
     "size", "width", "style_dim", "motion_dim", "batch_size", "stage", "lr", "seed",
     "reconstruction_weight", "perceptual_weight", "self_weight", "expression_weight", "gan_weight",
-    "max_frames", "cache_format", "pixel_pyramid", "objective",
+    "max_frames", "cache_format", "pixel_pyramid", "objective", "pose_weight",
 )  # fmt: skip
 MODEL_SHAPE = ("size", "width", "style_dim", "motion_dim")
 # How a run executes: may change on resume; unless given again, a resumed run keeps its own.
@@ -129,6 +129,8 @@ class TrainOptions:
     expression_weight: float | None = None
     gan_weight: float | None = None
     pixel_pyramid: bool | None = None
+    pose_weights: Path | None = None
+    pose_weight: float | None = None
     objective: str | None = None
     max_frames: int | None = None
     cache: Path | None = None
@@ -146,6 +148,7 @@ class TrainOptions:
             self_reconstruction=self.self_weight,
             expression=self.expression_weight,
             adversarial=self.gan_weight,
+            pose=self.pose_weight,
         )
 
     @property
@@ -161,7 +164,7 @@ def _defaults(stage: int) -> dict:
         "reconstruction_weight": weights.reconstruction, "perceptual_weight": weights.perceptual,
         "self_weight": weights.self_reconstruction, "expression_weight": weights.expression,
         "gan_weight": weights.adversarial, "cache_format": "jpg", "pixel_pyramid": False,
-        "objective": "cycle",
+        "objective": "cycle", "pose_weight": weights.pose,
     }  # fmt: skip
 
 
@@ -174,7 +177,7 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
         if latest_checkpoint(out) is None or not options_path.is_file():
             raise InputError(f"--resume: {out} holds no checkpoint to resume", "check --out, or start a new run without --resume")
         # Runs saved before an option existed ran with its default.
-        saved = {"pixel_pyramid": False, "objective": "cycle", **json.loads(options_path.read_text())}
+        saved = {"pixel_pyramid": False, "objective": "cycle", "pose_weight": 0.0, **json.loads(options_path.read_text())}
         changed = [
             f"--{name.replace('_', '-')} {getattr(request, name)} (run: {saved.get(name)})"
             for name in RUN_FIXED
@@ -183,7 +186,7 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
         if changed:
             raise InputError(f"cannot change {', '.join(changed)} when resuming", "leave these options out, or start a new run")
         filled = {name: saved.get(name) for name in RUN_FIXED}
-        paths = {name: getattr(request, name) or (Path(saved[name]) if saved.get(name) else None) for name in ("data", "cache", "vgg_weights", "expression_weights")}
+        paths = {name: getattr(request, name) or (Path(saved[name]) if saved.get(name) else None) for name in ("data", "cache", "vgg_weights", "expression_weights", "pose_weights")}
         how = {k: getattr(request, k) if getattr(request, k) is not None else saved.get(k, v) for k, v in RUN_ADJUSTABLE.items()}
         steps = request.steps if request.steps is not None else saved["steps"]
         return _checked(replace(request, out=out, steps=steps, init=None, **filled, **paths, **how))
@@ -473,17 +476,22 @@ class Trainer:
         elif weights.perceptual or weights.self_reconstruction:
             self.warn("perceptual loss is OFF and self-reconstruction uses L1: no --vgg-weights given (torchvision's vgg19-dcbb9e9d.pth; or --pixel-pyramid)")
         if o.expression_weights is not None and weights.expression:
-            expression = ExpressionLoss(load_expression_encoder(o.expression_weights)).to(self.device)
+            expression = FactorLoss(load_expression_encoder(o.expression_weights)).to(self.device)
         elif weights.expression:
             self.warn("expression loss is OFF: no --expression-weights given (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
+        pose = None
+        if weights.pose and o.objective == "cycle":
+            if o.pose_weights is None:
+                raise InputError("--pose-weight needs a head-pose network", "give --pose-weights (dpe's pose regressor, e.g. weights/regressors/synthetic-pose-64.safetensors)")
+            pose = FactorLoss(load_expression_encoder(o.pose_weights, "pose")).to(self.device)
         if o.channels_last:
-            for net in (perceptual, expression):
+            for net in (perceptual, expression, pose):
                 if net is not None:
                     _to_channels_last(net)
         if o.objective == "reenactment":
             self.objective = ReenactmentObjective(weights, perceptual, expression)
         else:
-            self.objective = GeneratorObjective(weights, perceptual, expression)
+            self.objective = GeneratorObjective(weights, perceptual, expression, pose)
 
     def resume(self) -> None:
         """Load the newest checkpoint: weights, optimizers, scalers, RNG and the step."""

@@ -14,12 +14,18 @@ Generator objective::
       + w_self (P(e(S,S),S) + P(p(S,S),S))                             self-reconstruction
                (L1 instead of P when no VGG network is given)
       + w_exp  (X(S',D) + X(D',D))                                     expression
+      + w_pose (H(S',S) + H(D',S))                                     head pose (not in the paper)
       + w_adv  (softplus(-Dis(S'')) + softplus(-Dis(D'')))             non-saturating GAN
 
 ``sg`` stops the gradient: the terms on <S', D'> must not update the pose generator (the
 paper's asymmetric back-propagation), so D' is a target there. The reference detached D' only
 inside the VGG term and let its L1 term reach the pose generator; here both are detached. The
 discriminator sees the final images S'' and D'' (the reference passed S' and D', bug 3).
+
+The head-pose term is ours. The paper's terms are all met by a degenerate split in which the
+expression generator moves everything and the pose generator nothing (then S' = D' = D, the
+cycle closes and D keeps its own expression); on synthetic faces training drifts there.
+H, a frozen head-pose reader, rules it out: S' must keep S's pose and D' must take it.
 """
 
 from __future__ import annotations
@@ -38,13 +44,14 @@ from dpe_cli.train.vgg import PerceptualPyramidLoss
 class LossWeights:
     """Paper defaults: reconstruction 1, lambda_p = lambda_e = 20, GAN 1. The self-reconstruction
     pairs belong to the paper's perceptual loss, so their default weight is lambda_p too; 0
-    switches a term off (the self-reconstruction ablation)."""
+    switches a term off (the self-reconstruction ablation). ``pose`` is not in the paper (off)."""
 
     reconstruction: float = 1.0
     perceptual: float = 20.0
     self_reconstruction: float = 20.0
     expression: float = 20.0
     adversarial: float = 1.0
+    pose: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -97,8 +104,9 @@ class ReenactmentGenerator(nn.Module):
         return {"reenacted": m.apply_pose(m.encode(source), motion_d)}
 
 
-class ExpressionLoss(nn.Module):
-    """Mean absolute difference of expression vectors; the target's vector is a constant."""
+class FactorLoss(nn.Module):
+    """Mean absolute difference of what a frozen network reads (expression or head-pose
+    vectors); the target's vector is a constant."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
@@ -128,10 +136,11 @@ class GeneratorObjective:
 
     fakes = ("s_cycle", "d_cycle")  # what the discriminator sees
 
-    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: ExpressionLoss | None) -> None:
+    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None, pose: FactorLoss | None = None) -> None:
         self.weights = weights
         self.perceptual = perceptual if weights.perceptual or weights.self_reconstruction else None
         self.expression = expression if weights.expression else None
+        self.pose = pose if weights.pose else None
 
     @property
     def needs_self_reconstruction(self) -> bool:
@@ -146,6 +155,8 @@ class GeneratorObjective:
             terms.append("self_reconstruction")
         if self.expression is not None:
             terms.append("expression")
+        if self.pose is not None:
+            terms.append("pose")
         if w.adversarial:
             terms.append("adversarial")
         return terms
@@ -179,6 +190,10 @@ class GeneratorObjective:
         if self.expression is not None:
             per_sample = self.expression.per_sample(torch.cat([s1, d1]), torch.cat([driving, driving]))
             terms["expression"] = _pair_means(per_sample, 2)
+        if self.pose is not None:
+            # Both intermediates should have S's head pose: S' keeps it, D' takes it.
+            per_sample = self.pose.per_sample(torch.cat([s1, d1]), torch.cat([source, source]))
+            terms["pose"] = _pair_means(per_sample, 2)
         if w.adversarial and discriminator is not None:
             scores = discriminator(torch.cat([s2, d2])).float()
             terms["adversarial"] = _pair_means(F.softplus(-scores).flatten(), 2)
@@ -195,7 +210,7 @@ class ReenactmentObjective:
     fakes = ("reenacted",)
     needs_self_reconstruction = False
 
-    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: ExpressionLoss | None) -> None:
+    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None) -> None:
         self.weights = weights
         self.perceptual = perceptual if weights.perceptual else None
         self.expression = expression if weights.expression else None
