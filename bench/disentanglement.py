@@ -187,7 +187,7 @@ def measure(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
-def ridge_r2(features: np.ndarray, targets: np.ndarray, train: int, strength: float = 1.0) -> np.ndarray:
+def ridge_r2(features: np.ndarray, targets: np.ndarray, train: int, strength: float = 30.0) -> np.ndarray:
     """R^2 on rows ``train:`` of a ridge regression fitted on rows ``:train`` (standardised
     features), one value per target column."""
     mean, std = features[:train].mean(0), features[:train].std(0) + 1e-6
@@ -274,7 +274,7 @@ def main() -> None:
     mea.set_defaults(run=measure)
     pro = sub.add_parser("probe", help="how much of each factor the motion vector carries (R^2)")
     pro.add_argument("-w", "--weights", action="append", default=[], help="[NAME=]PATH of a dpe model; repeat")
-    pro.add_argument("--pairs", type=int, default=400)
+    pro.add_argument("--pairs", type=int, default=800)
     pro.add_argument("--size", type=int, default=64)
     pro.add_argument("--seed", type=int, default=0)
     pro.add_argument("--out", type=Path, default=None, help="also write the R^2 values as JSON")

@@ -480,7 +480,9 @@ class Trainer:
         elif weights.expression:
             self.warn("expression loss is OFF: no --expression-weights given (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
         pose = None
-        if weights.pose and o.objective == "cycle":
+        if weights.pose and o.objective == "reenactment":
+            self.warn("--pose-weight is ignored with --objective reenactment (the head-pose term is part of the cyclic objective)")
+        elif weights.pose:
             if o.pose_weights is None:
                 raise InputError("--pose-weight needs a head-pose network", "give --pose-weights (dpe's pose regressor, e.g. weights/regressors/synthetic-pose-64.safetensors)")
             pose = FactorLoss(load_expression_encoder(o.pose_weights, "pose")).to(self.device)
