@@ -44,15 +44,7 @@ from dpe_cli.train.data import (
     find_clips,
     make_loader,
 )
-from dpe_cli.train.losses import (
-    CycleGenerator,
-    FactorLoss,
-    GeneratorObjective,
-    LossWeights,
-    ReenactmentGenerator,
-    ReenactmentObjective,
-    discriminator_loss,
-)
+from dpe_cli.train.losses import FactorLoss, GeneratorObjective, LossWeights, ReenactmentObjective, discriminator_loss
 from dpe_cli.train.state import (
     LATEST_MODEL,
     InitialWeights,
@@ -76,8 +68,6 @@ STAGE_TRAINABLE = {
 }
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 PREVIEW_PAIRS = 4
-# S, D, S' = e(S, D), S'' = p(S', D), D' = p(D, S), D'' = e(D', S)
-GRID_COLUMNS = ("S", "D", "S'", "S''", "D'", "D''")
 OPTIONS_FILE = "options.json"
 # Options that define the optimisation problem: fixed for the life of a run.
 RUN_FIXED = (
@@ -93,6 +83,8 @@ RUN_ADJUSTABLE = {
 }  # fmt: skip
 METRICS_FILE = "metrics.jsonl"
 OBJECTIVES = ("cycle", "reenactment")
+# Options that older runs' options.json files lack (they ran with the default).
+ADDED_LATER = ("pixel_pyramid", "objective", "pose_weight")
 
 
 @dataclass
@@ -177,7 +169,7 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
         if latest_checkpoint(out) is None or not options_path.is_file():
             raise InputError(f"--resume: {out} holds no checkpoint to resume", "check --out, or start a new run without --resume")
         # Runs saved before an option existed ran with its default.
-        saved = {"pixel_pyramid": False, "objective": "cycle", "pose_weight": 0.0, **json.loads(options_path.read_text())}
+        saved = {**{k: _defaults(1)[k] for k in ADDED_LATER}, **json.loads(options_path.read_text())}
         changed = [
             f"--{name.replace('_', '-')} {getattr(request, name)} (run: {saved.get(name)})"
             for name in RUN_FIXED
@@ -361,7 +353,7 @@ def _to_uint8(images: Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def sample_grid(columns: list[Tensor], labels: tuple[str, ...] = GRID_COLUMNS) -> np.ndarray:
+def sample_grid(columns: list[Tensor], labels: tuple[str, ...]) -> np.ndarray:
     """One row per pair, one column per image kind, under a header naming the columns."""
     tiles = [_to_uint8(c) for c in columns]
     rows = np.concatenate([np.concatenate(list(t), axis=0) for t in tiles], axis=1)  # (N*H, K*W, 3)
@@ -524,11 +516,7 @@ class Trainer:
                 for key, value in values.items():
                     if isinstance(value, Tensor) and key != "step":
                         values[key] = value.to(self.device)
-        self.cycle: nn.Module = (
-            ReenactmentGenerator(self.model)
-            if self.options.objective == "reenactment"
-            else CycleGenerator(self.model, self.objective.needs_self_reconstruction)
-        )
+        self.cycle: nn.Module = self.objective.network(self.model)
         self.critic: nn.Module = self.discriminator
         if self.env.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -571,10 +559,9 @@ class Trainer:
     @torch.no_grad()
     def preview(self, source: Tensor, driving: Tensor) -> np.ndarray:
         with self._autocast():
-            if self.options.objective == "reenactment":
-                return sample_grid([source, driving, ReenactmentGenerator(self.model)(source, driving)["reenacted"]], ("S", "D", "S->D"))
-            images = CycleGenerator(self.model, False)(source, driving)
-        return sample_grid([source, driving, images["s_expression"], images["s_cycle"], images["d_pose"], images["d_cycle"]])
+            images = self.objective.network(self.model, preview=True)(source, driving)
+        labels, keys = zip(*self.objective.shown)
+        return sample_grid([source, driving, *(images[k] for k in keys)], ("S", "D", *labels))
 
     def training_state(self, step: int) -> dict:
         return {

@@ -135,6 +135,7 @@ class GeneratorObjective:
     """
 
     fakes = ("s_cycle", "d_cycle")  # what the discriminator sees
+    shown = (("S'", "s_expression"), ("S''", "s_cycle"), ("D'", "d_pose"), ("D''", "d_cycle"))  # sample grids
 
     def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None, pose: FactorLoss | None = None) -> None:
         self.weights = weights
@@ -145,6 +146,10 @@ class GeneratorObjective:
     @property
     def needs_self_reconstruction(self) -> bool:
         return self.weights.self_reconstruction > 0
+
+    def network(self, model: DPE, preview: bool = False) -> nn.Module:
+        """The forward pass this loss reads (a preview skips the self-reconstructions)."""
+        return CycleGenerator(model, self.needs_self_reconstruction and not preview)
 
     def active_terms(self) -> list[str]:
         w = self.weights
@@ -208,12 +213,15 @@ class ReenactmentObjective:
     features such as a mouth cost too few pixels for the image terms to teach them early."""
 
     fakes = ("reenacted",)
-    needs_self_reconstruction = False
+    shown = (("S->D", "reenacted"),)
 
     def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None) -> None:
         self.weights = weights
         self.perceptual = perceptual if weights.perceptual else None
         self.expression = expression if weights.expression else None
+
+    def network(self, model: DPE, preview: bool = False) -> nn.Module:
+        return ReenactmentGenerator(model)
 
     def active_terms(self) -> list[str]:
         w = self.weights
