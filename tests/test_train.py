@@ -30,7 +30,7 @@ from dpe_cli.model import DPE, DPEConfig
 from dpe_cli.train.data import FrameCache, PairDataset, StepBatchSampler, build_cache, collect_cache, find_clips
 from dpe_cli.train.expression import ExpressionRegressor, ResNetExpressionEncoder, load_expression_encoder, save_expression_regressor
 from dpe_cli.train.loop import TrainOptions, resolve_options
-from dpe_cli.train.losses import CycleGenerator, FactorLoss, GeneratorObjective, LossWeights
+from dpe_cli.train.losses import CycleGenerator, FactorLoss, GeneratorObjective, LossWeights, MotionTerm
 from dpe_cli.train.state import latest_checkpoint, load_initial_weights, load_training_state
 from dpe_cli.train.vgg import TORCHVISION_INDEX, PerceptualPyramidLoss, VGG19Features, load_vgg19
 
@@ -254,6 +254,38 @@ def test_pose_term_makes_the_pose_generator_take_the_source_pose():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.expression_generator.parameters())
 
 
+def test_motion_term_teaches_the_motion_vector_what_the_expression_network_reads():
+    """The motion term (ours) reaches only the encoder and the motion path, uses a projection
+    that a resumed run meets again, and can be met: fitting the motion path drives it down."""
+    source, driving = _pair()
+    model = _tiny_model()
+    reader = ExpressionRegressor(dims=12, width=8, input_size=64).eval().requires_grad_(False)
+    term = MotionTerm(reader, model.config.style_dim, model.config.motion_dim, 64)
+    assert term.dims == min(12, model.config.motion_dim // 2)
+    assert torch.equal(term.projection, MotionTerm(reader, model.config.style_dim, model.config.motion_dim, 64).projection)
+    objective = GeneratorObjective(LossWeights(reconstruction=0, perceptual=0, self_reconstruction=0, expression=0, adversarial=0, motion=1), None, None, None, term)
+    assert objective.active_terms() == ["motion"]
+    cycle = CycleGenerator(model, False)
+    total, terms = objective(cycle(source, driving), source, driving, None)
+    assert set(terms) == {"motion"}
+    total.backward()
+    for name in ("expression_generator", "pose_generator", "expression_head", "pose_head"):
+        assert all(p.grad is None or p.grad.abs().sum() == 0 for p in getattr(model, name).parameters()), name
+    for name in ("encoder", "motion_mlp", "directions"):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(model, name).parameters()), name
+    path = list(model.encoder.parameters()) + list(model.motion_mlp.parameters()) + list(model.directions.parameters())
+    optimizer = torch.optim.Adam(path, lr=0.002)
+    pair_s, pair_d = torch.cat([source, driving]), torch.cat([driving, source])
+    first = None
+    for _ in range(30):
+        loss = term(model.motion(model.encode(pair_s).latent), model.motion(model.encode(pair_d).latent), pair_s, pair_d)
+        first = loss.item() if first is None else first
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.5 * first
+
+
 # -- the command: checkpoints, resume, stage 2, torchrun ----------------------------------------
 
 
@@ -344,6 +376,21 @@ def test_reenactment_objective_trains_the_motion_path_and_feeds_a_cyclic_run(dat
         resolve_options(TrainOptions(out=tmp_path / "x", data=data_dir, objective="lia"))
     with pytest.raises(InputError, match="cannot change --objective"):
         resolve_options(TrainOptions(out=warm, resume=True, objective="cycle"))
+
+
+def test_motion_weight_runs_in_both_objectives_and_needs_an_expression_network(data_dir, cache_dir, tmp_path):
+    regressor = save_expression_regressor(ExpressionRegressor(dims=4, width=8, input_size=64).eval(), tmp_path / "expression.safetensors")
+    for objective in ("reenactment", "cycle"):
+        out = tmp_path / objective
+        extra = ("--objective", objective, "--expression-weights", str(regressor), "--motion-weight", "2", "--steps", "1")
+        assert dpe(*train_args(data_dir, out, cache_dir, *extra)) == 0
+        row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+        assert row["loss_motion"] > 0
+        assert json.loads((out / "options.json").read_text())["motion_weight"] == 2
+    with pytest.raises(InputError, match="cannot change --motion-weight"):
+        resolve_options(TrainOptions(out=tmp_path / "cycle", resume=True, motion_weight=1))
+    with pytest.raises(InputError, match="needs an expression network"):
+        main(["train", *train_args(data_dir, tmp_path / "bare", cache_dir, "--motion-weight", "1", "--debug")[1:]])
 
 
 def test_init_reads_the_official_checkpoint_and_lia(official_checkpoint, tmp_path):

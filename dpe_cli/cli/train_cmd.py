@@ -50,6 +50,7 @@ def train(
     self_weight: Annotated[float | None, _opt("--self-weight", panel=_LOSS, help="VGG pyramid on <e(S,S),S>, <p(S,S),S>; 0 is the ablation. \\[default: 20]", show_default=False)] = None,
     expression_weight: Annotated[float | None, _opt("--expression-weight", panel=_LOSS, help="lambda_e: expression loss on <S',D>, <D',D>. \\[default: 20]", show_default=False)] = None,
     pose_weight: Annotated[float | None, _opt("--pose-weight", panel=_LOSS, help="Not in the paper: head pose of S' and D' against S's (rules out the expression generator doing all the motion). \\[default: 0]", show_default=False)] = None,
+    motion_weight: Annotated[float | None, _opt("--motion-weight", panel=_LOSS, help="Not in the paper: the motion vector must carry what the --expression-weights network reads (a fixed projection of d(D) - d(S) against its change). \\[default: 0]", show_default=False)] = None,
     gan_weight: Annotated[float | None, _opt("--gan-weight", panel=_LOSS, help="Non-saturating GAN loss; 0 also skips the discriminator. \\[default: 1]", show_default=False)] = None,
     pixel_pyramid: Annotated[bool | None, _opt("--pixel-pyramid/--no-pixel-pyramid", panel=_LOSS, help="Without --vgg-weights: the perceptual and self-reconstruction terms compare image pyramids (scales 1 to 1/8) by L1. \\[default: off]", show_default=False)] = None,
     max_frames: Annotated[int | None, _opt("--max-frames", panel=_DATA, help="Frames used per clip (the first N). \\[default: 500]", show_default=False)] = None,
@@ -83,7 +84,7 @@ def train(
         vgg_weights=vgg_weights, expression_weights=expression_weights,
         reconstruction_weight=reconstruction_weight, perceptual_weight=perceptual_weight,
         self_weight=self_weight, expression_weight=expression_weight, gan_weight=gan_weight, pixel_pyramid=pixel_pyramid,
-        objective=objective, pose_weights=pose_weights, pose_weight=pose_weight,
+        objective=objective, pose_weights=pose_weights, pose_weight=pose_weight, motion_weight=motion_weight,
         max_frames=max_frames, cache=cache, cache_format=cache_format, quiet=quiet,
     )  # fmt: skip
     try:

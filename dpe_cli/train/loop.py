@@ -44,7 +44,7 @@ from dpe_cli.train.data import (
     find_clips,
     make_loader,
 )
-from dpe_cli.train.losses import FactorLoss, GeneratorObjective, LossWeights, ReenactmentObjective, discriminator_loss
+from dpe_cli.train.losses import FactorLoss, GeneratorObjective, LossWeights, MotionTerm, ReenactmentObjective, discriminator_loss
 from dpe_cli.train.state import (
     LATEST_MODEL,
     InitialWeights,
@@ -73,7 +73,7 @@ OPTIONS_FILE = "options.json"
 RUN_FIXED = (
     "size", "width", "style_dim", "motion_dim", "batch_size", "stage", "lr", "seed",
     "reconstruction_weight", "perceptual_weight", "self_weight", "expression_weight", "gan_weight",
-    "max_frames", "cache_format", "pixel_pyramid", "objective", "pose_weight",
+    "max_frames", "cache_format", "pixel_pyramid", "objective", "pose_weight", "motion_weight",
 )  # fmt: skip
 MODEL_SHAPE = ("size", "width", "style_dim", "motion_dim")
 # How a run executes: may change on resume; unless given again, a resumed run keeps its own.
@@ -84,7 +84,7 @@ RUN_ADJUSTABLE = {
 METRICS_FILE = "metrics.jsonl"
 OBJECTIVES = ("cycle", "reenactment")
 # Options that older runs' options.json files lack (they ran with the default).
-ADDED_LATER = ("pixel_pyramid", "objective", "pose_weight")
+ADDED_LATER = ("pixel_pyramid", "objective", "pose_weight", "motion_weight")
 
 
 @dataclass
@@ -123,6 +123,7 @@ class TrainOptions:
     pixel_pyramid: bool | None = None
     pose_weights: Path | None = None
     pose_weight: float | None = None
+    motion_weight: float | None = None
     objective: str | None = None
     max_frames: int | None = None
     cache: Path | None = None
@@ -141,6 +142,7 @@ class TrainOptions:
             expression=self.expression_weight,
             adversarial=self.gan_weight,
             pose=self.pose_weight,
+            motion=self.motion_weight,
         )
 
     @property
@@ -156,7 +158,7 @@ def _defaults(stage: int) -> dict:
         "reconstruction_weight": weights.reconstruction, "perceptual_weight": weights.perceptual,
         "self_weight": weights.self_reconstruction, "expression_weight": weights.expression,
         "gan_weight": weights.adversarial, "cache_format": "jpg", "pixel_pyramid": False,
-        "objective": "cycle", "pose_weight": weights.pose,
+        "objective": "cycle", "pose_weight": weights.pose, "motion_weight": weights.motion,
     }  # fmt: skip
 
 
@@ -467,8 +469,12 @@ class Trainer:
             perceptual = PerceptualPyramidLoss.pixels(o.size).to(self.device)
         elif weights.perceptual or weights.self_reconstruction:
             self.warn("perceptual loss is OFF and self-reconstruction uses L1: no --vgg-weights given (torchvision's vgg19-dcbb9e9d.pth; or --pixel-pyramid)")
-        if o.expression_weights is not None and weights.expression:
-            expression = FactorLoss(load_expression_encoder(o.expression_weights)).to(self.device)
+        if weights.motion and o.expression_weights is None:
+            raise InputError("--motion-weight needs an expression network", "give --expression-weights (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
+        reader = load_expression_encoder(o.expression_weights) if o.expression_weights is not None and (weights.expression or weights.motion) else None
+        motion = MotionTerm(reader, o.style_dim, o.motion_dim, o.size).to(self.device) if weights.motion and reader is not None else None
+        if reader is not None and weights.expression:
+            expression = FactorLoss(reader).to(self.device)
         elif weights.expression:
             self.warn("expression loss is OFF: no --expression-weights given (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
         pose = None
@@ -479,13 +485,13 @@ class Trainer:
                 raise InputError("--pose-weight needs a head-pose network", "give --pose-weights (dpe's pose regressor, e.g. weights/regressors/synthetic-pose-64.safetensors)")
             pose = FactorLoss(load_expression_encoder(o.pose_weights, "pose")).to(self.device)
         if o.channels_last:
-            for net in (perceptual, expression, pose):
+            for net in (perceptual, expression, pose, motion):
                 if net is not None:
                     _to_channels_last(net)
         if o.objective == "reenactment":
-            self.objective = ReenactmentObjective(weights, perceptual, expression)
+            self.objective = ReenactmentObjective(weights, perceptual, expression, motion)
         else:
-            self.objective = GeneratorObjective(weights, perceptual, expression, pose)
+            self.objective = GeneratorObjective(weights, perceptual, expression, pose, motion)
 
     def resume(self) -> None:
         """Load the newest checkpoint: weights, optimizers, scalers, RNG and the step."""
@@ -649,7 +655,7 @@ def _summary(trainer: Trainer, dataset: PairDataset, console: Console) -> None:
 
 
 def _format_losses(values: dict[str, float]) -> str:
-    short = {"loss_total": "total", "loss_reconstruction": "rec", "loss_perceptual": "per", "loss_self_reconstruction": "self", "loss_expression": "exp", "loss_adversarial": "adv", "loss_discriminator": "D"}
+    short = {"loss_total": "total", "loss_reconstruction": "rec", "loss_perceptual": "per", "loss_self_reconstruction": "self", "loss_expression": "exp", "loss_pose": "pose", "loss_motion": "mot", "loss_adversarial": "adv", "loss_discriminator": "D"}
     return "  ".join(f"{short.get(k, k)} {v:.4f}" for k, v in values.items() if k in short)
 
 

@@ -15,6 +15,7 @@ Generator objective::
                (L1 instead of P when no VGG network is given)
       + w_exp  (X(S',D) + X(D',D))                                     expression
       + w_pose (H(S',S) + H(D',S))                                     head pose (not in the paper)
+      + w_mot  |R (d(D) - d(S)) - (X(D) - X(S))|                       motion (not in the paper)
       + w_adv  (softplus(-Dis(S'')) + softplus(-Dis(D'')))             non-saturating GAN
 
 ``sg`` stops the gradient: the terms on <S', D'> must not update the pose generator (the
@@ -26,10 +27,16 @@ The head-pose term is ours. The paper's terms are all met by a degenerate split 
 expression generator moves everything and the pose generator nothing (then S' = D' = D, the
 cycle closes and D keeps its own expression); on synthetic faces training drifts there.
 H, a frozen head-pose reader, rules it out: S' must keep S's pose and D' must take it.
+
+The motion term is ours too. Edits can only transfer what the motion vector d carries, and the
+image terms teach it a small feature such as the mouth opening very slowly (a mouth is a few
+pixels of a 64 px face). The term asks a fixed random projection R of the change of d to equal
+the change that the frozen expression network X reads, so d carries expression from the start.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -44,7 +51,8 @@ from dpe_cli.train.vgg import PerceptualPyramidLoss
 class LossWeights:
     """Paper defaults: reconstruction 1, lambda_p = lambda_e = 20, GAN 1. The self-reconstruction
     pairs belong to the paper's perceptual loss, so their default weight is lambda_p too; 0
-    switches a term off (the self-reconstruction ablation). ``pose`` is not in the paper (off)."""
+    switches a term off (the self-reconstruction ablation). ``pose`` and ``motion`` are not in the
+    paper (off)."""
 
     reconstruction: float = 1.0
     perceptual: float = 20.0
@@ -52,6 +60,7 @@ class LossWeights:
     expression: float = 20.0
     adversarial: float = 1.0
     pose: float = 0.0
+    motion: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -77,6 +86,8 @@ class CycleGenerator(nn.Module):
             "s_cycle": m.apply_pose(m.encode(s_expression), motion_d),  # S'' = p(S', D)
             "d_pose": d_pose,
             "d_cycle": m.apply_expression(m.encode(d_pose), motion_s),  # D'' = e(D', S)
+            "motion_s": motion_s,
+            "motion_d": motion_d,
         }
         if self.with_self_reconstruction:
             images["self_expression"] = m.apply_expression(enc_s, motion_s)  # e(S, S)
@@ -100,8 +111,9 @@ class ReenactmentGenerator(nn.Module):
 
     def forward(self, source: Tensor, driving: Tensor) -> dict[str, Tensor]:
         m = self.model
+        enc_s = m.encode(source)
         motion_d = m.motion(m.encode(driving).latent)
-        return {"reenacted": m.apply_pose(m.encode(source), motion_d)}
+        return {"reenacted": m.apply_pose(enc_s, motion_d), "motion_s": m.motion(enc_s.latent), "motion_d": motion_d}
 
 
 class FactorLoss(nn.Module):
@@ -117,6 +129,30 @@ class FactorLoss(nn.Module):
         with torch.no_grad():
             wanted = self.encoder(target).float()
         return (predicted - wanted).abs().mean(dim=1)
+
+
+class MotionTerm(nn.Module):
+    """|R (d(D) - d(S)) - (X(D) - X(S))|: the motion vector must carry what the frozen
+    expression network X reads. R is a fixed random projection (seed 0, so a resumed run
+    meets the same one) onto the first ``min(outputs, motion_dim // 2)`` outputs of X (DECA's
+    expression coefficients come in order of importance), which leaves half of the motion
+    directions free for head pose."""
+
+    def __init__(self, encoder: nn.Module, style_dim: int, motion_dim: int, image_size: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        with torch.no_grad():
+            outputs = encoder(torch.zeros(1, 3, image_size, image_size)).size(1)
+        self.dims = min(outputs, max(1, motion_dim // 2))
+        generator = torch.Generator().manual_seed(0)
+        projection = torch.randn(self.dims, style_dim, generator=generator) / math.sqrt(style_dim)
+        self.register_buffer("projection", projection, persistent=False)
+
+    def forward(self, motion_s: Tensor, motion_d: Tensor, source: Tensor, driving: Tensor) -> Tensor:
+        with torch.no_grad():
+            wanted = (self.encoder(driving).float() - self.encoder(source).float())[:, : self.dims]
+        carried = (motion_d.float() - motion_s.float()) @ self.projection.t()
+        return (carried - wanted).abs().mean()
 
 
 def _pair_means(per_sample: Tensor, pairs: int) -> Tensor:
@@ -137,11 +173,13 @@ class GeneratorObjective:
     fakes = ("s_cycle", "d_cycle")  # what the discriminator sees
     shown = (("S'", "s_expression"), ("S''", "s_cycle"), ("D'", "d_pose"), ("D''", "d_cycle"))  # sample grids
 
-    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None, pose: FactorLoss | None = None) -> None:
+    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None,
+                 pose: FactorLoss | None = None, motion: MotionTerm | None = None) -> None:
         self.weights = weights
         self.perceptual = perceptual if weights.perceptual or weights.self_reconstruction else None
         self.expression = expression if weights.expression else None
         self.pose = pose if weights.pose else None
+        self.motion = motion if weights.motion else None
 
     @property
     def needs_self_reconstruction(self) -> bool:
@@ -162,6 +200,8 @@ class GeneratorObjective:
             terms.append("expression")
         if self.pose is not None:
             terms.append("pose")
+        if self.motion is not None:
+            terms.append("motion")
         if w.adversarial:
             terms.append("adversarial")
         return terms
@@ -199,6 +239,8 @@ class GeneratorObjective:
             # Both intermediates should have S's head pose: S' keeps it, D' takes it.
             per_sample = self.pose.per_sample(torch.cat([s1, d1]), torch.cat([source, source]))
             terms["pose"] = _pair_means(per_sample, 2)
+        if self.motion is not None:
+            terms["motion"] = self.motion(images["motion_s"], images["motion_d"], source, driving)
         if w.adversarial and discriminator is not None:
             scores = discriminator(torch.cat([s2, d2])).float()
             terms["adversarial"] = _pair_means(F.softplus(-scores).flatten(), 2)
@@ -215,10 +257,12 @@ class ReenactmentObjective:
     fakes = ("reenacted",)
     shown = (("S->D", "reenacted"),)
 
-    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None) -> None:
+    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None,
+                 motion: MotionTerm | None = None) -> None:
         self.weights = weights
         self.perceptual = perceptual if weights.perceptual else None
         self.expression = expression if weights.expression else None
+        self.motion = motion if weights.motion else None
 
     def network(self, model: DPE, preview: bool = False) -> nn.Module:
         return ReenactmentGenerator(model)
@@ -230,6 +274,8 @@ class ReenactmentObjective:
             terms.append("perceptual")
         if self.expression is not None:
             terms.append("expression")
+        if self.motion is not None:
+            terms.append("motion")
         if w.adversarial:
             terms.append("adversarial")
         return terms
@@ -243,6 +289,8 @@ class ReenactmentObjective:
             terms["perceptual"] = self.perceptual.per_sample(out, driving).mean()
         if self.expression is not None:
             terms["expression"] = self.expression.per_sample(out, driving).mean()
+        if self.motion is not None:
+            terms["motion"] = self.motion(images["motion_s"], images["motion_d"], source, driving)
         if w.adversarial and discriminator is not None:
             terms["adversarial"] = F.softplus(-discriminator(out).float()).mean()
         total = sum((getattr(w, name) * value for name, value in terms.items()), torch.zeros((), device=source.device))
