@@ -249,6 +249,8 @@ def test_pose_term_makes_the_pose_generator_take_the_source_pose():
     images = CycleGenerator(model, False)(source, driving)
     total, terms = objective(images, source, driving, None)
     assert set(terms) == {"pose"} and objective.active_terms() == ["pose"]
+    both = torch.cat([images["s_expression"], images["d_pose"]])
+    assert torch.allclose(reader.per_sample(both, source), reader.per_sample(both, torch.cat([source, source])))
     total.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.pose_generator.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.expression_generator.parameters())
@@ -390,7 +392,7 @@ def test_motion_weight_runs_in_both_objectives_and_needs_an_expression_network(d
     with pytest.raises(InputError, match="cannot change --motion-weight"):
         resolve_options(TrainOptions(out=tmp_path / "cycle", resume=True, motion_weight=1))
     with pytest.raises(InputError, match="needs an expression network"):
-        main(["train", *train_args(data_dir, tmp_path / "bare", cache_dir, "--motion-weight", "1", "--debug")[1:]])
+        main(train_args(data_dir, tmp_path / "bare", cache_dir, "--motion-weight", "1", "--debug"))
 
 
 def test_init_reads_the_official_checkpoint_and_lia(official_checkpoint, tmp_path):

@@ -472,7 +472,7 @@ class Trainer:
         if weights.motion and o.expression_weights is None:
             raise InputError("--motion-weight needs an expression network", "give --expression-weights (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
         reader = load_expression_encoder(o.expression_weights) if o.expression_weights is not None and (weights.expression or weights.motion) else None
-        motion = MotionTerm(reader, o.style_dim, o.motion_dim, o.size).to(self.device) if weights.motion and reader is not None else None
+        motion = MotionTerm(reader, o.style_dim, o.motion_dim, o.size).to(self.device) if reader is not None and weights.motion else None
         if reader is not None and weights.expression:
             expression = FactorLoss(reader).to(self.device)
         elif weights.expression:

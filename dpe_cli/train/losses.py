@@ -125,10 +125,12 @@ class FactorLoss(nn.Module):
         self.encoder = encoder
 
     def per_sample(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """``prediction`` may hold several chunks the size of ``target`` that share its images
+        as targets: each target is read once."""
         predicted = self.encoder(prediction).float()
         with torch.no_grad():
             wanted = self.encoder(target).float()
-        return (predicted - wanted).abs().mean(dim=1)
+        return (predicted.view(-1, *wanted.shape) - wanted).abs().mean(dim=2).flatten()
 
 
 class MotionTerm(nn.Module):
@@ -150,7 +152,8 @@ class MotionTerm(nn.Module):
 
     def forward(self, motion_s: Tensor, motion_d: Tensor, source: Tensor, driving: Tensor) -> Tensor:
         with torch.no_grad():
-            wanted = (self.encoder(driving).float() - self.encoder(source).float())[:, : self.dims]
+            read_s, read_d = self.encoder(torch.cat([source, driving])).float().chunk(2)
+            wanted = (read_d - read_s)[:, : self.dims]
         carried = (motion_d.float() - motion_s.float()) @ self.projection.t()
         return (carried - wanted).abs().mean()
 
@@ -233,11 +236,11 @@ class GeneratorObjective:
             # Without VGG, L1 keeps the paper's constraint (its ablation needs it on and off).
             terms["self_reconstruction"] = _l1(images["self_expression"], source) + _l1(images["self_pose"], source)
         if self.expression is not None:
-            per_sample = self.expression.per_sample(torch.cat([s1, d1]), torch.cat([driving, driving]))
+            per_sample = self.expression.per_sample(torch.cat([s1, d1]), driving)
             terms["expression"] = _pair_means(per_sample, 2)
         if self.pose is not None:
             # Both intermediates should have S's head pose: S' keeps it, D' takes it.
-            per_sample = self.pose.per_sample(torch.cat([s1, d1]), torch.cat([source, source]))
+            per_sample = self.pose.per_sample(torch.cat([s1, d1]), source)
             terms["pose"] = _pair_means(per_sample, 2)
         if self.motion is not None:
             terms["motion"] = self.motion(images["motion_s"], images["motion_d"], source, driving)
