@@ -30,7 +30,7 @@ from dpe_cli.model import DPE, DPEConfig
 from dpe_cli.train.data import FrameCache, PairDataset, StepBatchSampler, build_cache, collect_cache, find_clips
 from dpe_cli.train.expression import ExpressionRegressor, ResNetExpressionEncoder, load_expression_encoder, save_expression_regressor
 from dpe_cli.train.loop import TrainOptions, resolve_options
-from dpe_cli.train.losses import CycleGenerator, FactorLoss, GeneratorObjective, LossWeights, MotionTerm
+from dpe_cli.train.losses import CycleGenerator, ExpressionEditGenerator, ExpressionEditObjective, FactorLoss, GeneratorObjective, LossWeights, MotionTerm
 from dpe_cli.train.state import latest_checkpoint, load_initial_weights, load_training_state
 from dpe_cli.train.vgg import TORCHVISION_INDEX, PerceptualPyramidLoss, VGG19Features, load_vgg19
 
@@ -288,6 +288,29 @@ def test_motion_term_teaches_the_motion_vector_what_the_expression_network_reads
     assert loss.item() < 0.5 * first
 
 
+def test_expression_objective_reads_the_edit_and_the_self_reconstruction_from_one_pass():
+    """The expression refinement (ours): e(S, D) against D's expression and S's head pose,
+    e(S, S) against S; one batched generator pass gives the same images as two."""
+    source, driving = _pair()
+    model = _tiny_model().eval()
+    images = ExpressionEditGenerator(model, True)(source, driving)
+    enc_s = model.encode(source)
+    motion_s, motion_d = model.motion(enc_s.latent), model.motion(model.encode(driving).latent)
+    assert torch.allclose(images["s_expression"], model.apply_expression(enc_s, motion_d), atol=1e-4)
+    assert torch.allclose(images["self_expression"], model.apply_expression(enc_s, motion_s), atol=1e-4)
+    assert "self_expression" not in ExpressionEditGenerator(model, False)(source, driving)
+    expression = FactorLoss(ExpressionRegressor(dims=4, width=8, input_size=64).eval().requires_grad_(False))
+    pose = FactorLoss(ExpressionRegressor(dims=3, width=8, input_size=64).eval().requires_grad_(False))
+    weights = LossWeights(reconstruction=3, perceptual=5, self_reconstruction=1, expression=2, pose=4, adversarial=0)
+    objective = ExpressionEditObjective(weights, None, expression, pose)
+    assert objective.active_terms() == ["self_reconstruction", "expression", "pose"]
+    total, terms = objective(images, source, driving, None)
+    assert torch.allclose(terms["expression"], expression.per_sample(images["s_expression"], driving).mean())
+    assert torch.allclose(terms["pose"], pose.per_sample(images["s_expression"], source).mean())
+    assert torch.allclose(terms["self_reconstruction"], F.l1_loss(images["self_expression"], source))
+    assert torch.allclose(total, terms["self_reconstruction"] + 2 * terms["expression"] + 4 * terms["pose"])
+
+
 # -- the command: checkpoints, resume, stage 2, torchrun ----------------------------------------
 
 
@@ -393,6 +416,29 @@ def test_motion_weight_runs_in_both_objectives_and_needs_an_expression_network(d
         resolve_options(TrainOptions(out=tmp_path / "cycle", resume=True, motion_weight=1))
     with pytest.raises(InputError, match="needs an expression network"):
         main(train_args(data_dir, tmp_path / "bare", cache_dir, "--motion-weight", "1", "--debug"))
+
+
+def test_expression_objective_refines_only_the_expression_path(data_dir, cache_dir, tmp_path):
+    """``--objective expression`` needs a trained model and changes nothing a pose edit uses."""
+    start = tmp_path / "start"
+    assert dpe(*train_args(data_dir, start, cache_dir, "--steps", "1")) == 0
+    expression = save_expression_regressor(ExpressionRegressor(dims=4, width=8, input_size=64).eval(), tmp_path / "expression.safetensors")
+    pose = save_expression_regressor(ExpressionRegressor(dims=3, width=8, input_size=64).eval(), tmp_path / "pose.safetensors")
+    out = tmp_path / "refined"
+    readers = ("--expression-weights", str(expression), "--pose-weights", str(pose), "--pose-weight", "3")
+    args = ["train", "--data", str(data_dir), "--out", str(out), "--cache", str(cache_dir), *QUICK, "--objective", "expression", *readers]
+    assert dpe(*args, "--init", str(start / "model.safetensors"), "--steps", "2", "--pixel-pyramid", "--sample-every", "2") == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    terms = {k for k in rows[-1] if k.startswith("loss_")}
+    assert terms == {"loss_total", "loss_self_reconstruction", "loss_expression", "loss_pose", "loss_adversarial", "loss_discriminator"}
+    before, after = load_file(start / "model.safetensors"), load_file(out / "model.safetensors")
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"expression_head", "expression_generator"}
+    assert cv2.imread(str(out / "samples" / "step-000002.png")).shape[1] == 3 * 64  # S, D, S'
+    with pytest.raises(InputError, match="refines a trained model"):
+        main([*args, "--out", str(tmp_path / "bare"), "--debug"])
+    with pytest.raises(InputError, match="no effect with --objective expression"):
+        main([*args, "--out", str(tmp_path / "moving"), "--init", str(start / "model.safetensors"), "--motion-weight", "1", "--debug"])
 
 
 def test_init_reads_the_official_checkpoint_and_lia(official_checkpoint, tmp_path):

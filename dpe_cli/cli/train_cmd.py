@@ -41,7 +41,7 @@ def train(
     resume: Annotated[bool, _opt("--resume", panel=_RUN, help="Continue the run in --out exactly where it stopped.")] = False,
     lr: Annotated[float | None, _opt("--lr", panel=_RUN, help="Learning rate. \\[default: 0.002 in stage 1, 0.0008 in stage 2]", show_default=False)] = None,
     seed: Annotated[int | None, _opt("--seed", panel=_RUN, help="Seed of initialisation and data sampling. \\[default: 0]", show_default=False)] = None,
-    objective: Annotated[str | None, _opt("--objective", panel=_RUN, help="cycle: the paper's bidirectional cyclic training; reenactment: LIA's (S driven by all of D's motion should be D), the start the paper's training assumes. \\[default: cycle]", show_default=False)] = None,
+    objective: Annotated[str | None, _opt("--objective", panel=_RUN, help="cycle: the paper's bidirectional cyclic training; reenactment: LIA's (S driven by all of D's motion should be D), the start the paper's training assumes; expression: refine the expression edit of an --init model alone (expression, head-pose and self-reconstruction terms). \\[default: cycle]", show_default=False)] = None,
     vgg_weights: Annotated[Path | None, _opt("--vgg-weights", panel=_LOSS, help="torchvision's vgg19-dcbb9e9d.pth, for the perceptual losses (off without it).")] = None,
     expression_weights: Annotated[Path | None, _opt("--expression-weights", panel=_LOSS, help="Expression encoder: dpe's regressor .safetensors, DECA's deca_model.tar or an EMOCA export (off without it).")] = None,
     pose_weights: Annotated[Path | None, _opt("--pose-weights", panel=_LOSS, help="Head-pose reader for --pose-weight: dpe's pose regressor .safetensors or DECA's deca_model.tar.")] = None,

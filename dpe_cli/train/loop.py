@@ -44,7 +44,15 @@ from dpe_cli.train.data import (
     find_clips,
     make_loader,
 )
-from dpe_cli.train.losses import FactorLoss, GeneratorObjective, LossWeights, MotionTerm, ReenactmentObjective, discriminator_loss
+from dpe_cli.train.losses import (
+    ExpressionEditObjective,
+    FactorLoss,
+    GeneratorObjective,
+    LossWeights,
+    MotionTerm,
+    ReenactmentObjective,
+    discriminator_loss,
+)
 from dpe_cli.train.state import (
     LATEST_MODEL,
     InitialWeights,
@@ -82,7 +90,12 @@ RUN_ADJUSTABLE = {
     "precision": "fp32", "channels_last": False, "device": "auto", "workers": None,
 }  # fmt: skip
 METRICS_FILE = "metrics.jsonl"
-OBJECTIVES = ("cycle", "reenactment")
+OBJECTIVES = ("cycle", "reenactment", "expression")
+# What each objective runs of the model (DDP needs every trained weight used).
+OBJECTIVE_MODULES = {
+    "reenactment": ("encoder", "motion_mlp", "directions", "pose_head", "pose_generator"),
+    "expression": ("expression_head", "expression_generator"),
+}
 # Options that older runs' options.json files lack (they ran with the default).
 ADDED_LATER = ("pixel_pyramid", "objective", "pose_weight", "motion_weight")
 
@@ -192,9 +205,11 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
     if stage not in STAGE_LR:
         raise InputError(f"--stage {stage} does not exist", "use 1 (everything) or 2 (expression refinement)")
     if request.objective not in (None, *OBJECTIVES):
-        raise InputError(f"unknown objective {request.objective!r}", "use cycle (the paper's training) or reenactment (LIA's, to start from)")
+        raise InputError(f"unknown objective {request.objective!r}", "use cycle (the paper's training), reenactment (LIA's, to start from) or expression (to refine expression edits)")
     if stage == 2 and request.objective == "reenactment":
         raise InputError("stage 2 refines the cyclic training", "leave out --objective, or use --stage 1 for reenactment")
+    if request.objective == "expression" and request.init is None:
+        raise InputError("the expression objective refines a trained model", "pass --init with a trained model, e.g. --init runs/stage1/model.safetensors")
     if stage == 2 and request.init is None:
         raise InputError("stage 2 refines a trained model", "pass --init with the stage-1 result, e.g. --init runs/stage1/model.safetensors")
     # The model shape is settled later: an --init generator brings its own.
@@ -380,10 +395,8 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 def _set_trainable(model: DPE, stage: int, objective: str) -> list[nn.Parameter]:
     model.requires_grad_(False)
     for name in STAGE_TRAINABLE[stage]:
-        getattr(model, name).requires_grad_(True)
-    if objective == "reenactment":  # the expression path takes no part (and DDP needs every trained weight used)
-        model.expression_generator.requires_grad_(False)
-        model.expression_head.requires_grad_(False)
+        if name in OBJECTIVE_MODULES.get(objective, STAGE_TRAINABLE[1]):
+            getattr(model, name).requires_grad_(True)
     return [p for p in model.parameters() if p.requires_grad]
 
 
@@ -421,8 +434,9 @@ class Trainer:
         if o.init is not None:
             lia_config = DPEConfig(**{n: getattr(o, n) for n in MODEL_SHAPE if getattr(o, n) is not None})
             initial = load_initial_weights(o.init, lia_config)
-            if o.stage == 2 and not initial.full_generator:
-                raise InputError("stage 2 needs a trained DPE generator, not LIA's vox.pt", "run stage 1 first (--init vox.pt), then --stage 2 --init its model.safetensors")
+            if (o.stage == 2 or o.objective == "expression") and not initial.full_generator:
+                what = "stage 2" if o.stage == 2 else "the expression objective"
+                raise InputError(f"{what} needs a trained DPE generator, not LIA's vox.pt", f"run stage 1 first (--init vox.pt), then {what} with --init its model.safetensors")
         self.options = o = self._settle_config(initial)
         self.model = initial.model if initial is not None else DPE(o.model_config)
         if initial is None or not initial.full_generator:
@@ -478,6 +492,8 @@ class Trainer:
         elif weights.expression:
             self.warn("expression loss is OFF: no --expression-weights given (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
         pose = None
+        if weights.motion and o.objective == "expression":
+            raise InputError("--motion-weight has no effect with --objective expression (the motion path does not train)", "leave out --motion-weight, or use the cycle or reenactment objective")
         if weights.pose and o.objective == "reenactment":
             self.warn("--pose-weight is ignored with --objective reenactment (the head-pose term is part of the cyclic objective)")
         elif weights.pose:
@@ -490,6 +506,8 @@ class Trainer:
                     _to_channels_last(net)
         if o.objective == "reenactment":
             self.objective = ReenactmentObjective(weights, perceptual, expression, motion)
+        elif o.objective == "expression":
+            self.objective = ExpressionEditObjective(weights, perceptual, expression, pose)
         else:
             self.objective = GeneratorObjective(weights, perceptual, expression, pose, motion)
 
