@@ -26,6 +26,7 @@ from dpe_cli.synth import (
     render_crop,
     render_frame,
     render_pair,
+    sample_keyframes,
     sample_motion,
     write_clip,
     write_dataset,
@@ -228,6 +229,28 @@ def test_motion_is_smooth_bounded_and_reproducible():
     assert a.pose(3) == Pose(*(float(getattr(a, k)[3]) for k in ("yaw", "pitch", "roll", "tx", "ty", "scale")))
 
 
+
+def test_keyframe_clips_draw_every_frame_independently_over_the_whole_range(tmp_path):
+    """--motion keyframes: frames of one clip differ as much as independent renders (training
+    pairs that span each factor's range), reproducibly, and the labels are the rendered ones."""
+    a, b = sample_keyframes(400, seed=3), sample_keyframes(400, seed=3)
+    assert np.array_equal(a.yaw, b.yaw) and np.array_equal(a.mouth_open, b.mouth_open)
+    assert not np.array_equal(a.yaw, sample_keyframes(400, seed=4).yaw)
+    for name, limit in POSE_LIMITS.items():
+        track = getattr(a, name)
+        assert np.abs(track).max() <= limit and np.abs(np.diff(track)).mean() > 0.5 * limit
+    smooth = sample_motion(400, 25.0, seed=3)
+    assert np.abs(np.diff(a.brow_raise)).mean() > 10 * np.abs(np.diff(smooth.brow_raise)).mean()
+    assert 0 <= a.mouth_open.min() < 0.05 and 0.95 < a.mouth_open.max() <= 1
+    assert -1 <= a.brow_raise.min() < -0.9 and 0.9 < a.brow_raise.max() <= 1
+    labels = write_clip(tmp_path / "k.mp4", identity_seed=2, n_frames=5, size=64, seed=3, motion="keyframes")
+    assert read_labels(tmp_path / "k.mp4")["motion"] == "keyframes"
+    assert [f["mouth_open"] for f in labels] == pytest.approx(a.mouth_open[:5].tolist(), abs=1e-4)
+    with pytest.raises(InputError, match="face crops"):
+        write_clip(tmp_path / "f.mp4", 2, 2, size=(320, 180), kind="full", motion="keyframes")
+    with pytest.raises(InputError, match="unknown motion"):
+        list(render_clip(2, 2, motion="jerky"))
+
 @pytest.mark.parametrize("change", ["pose", "expression"])
 def test_controlled_pairs_change_one_factor_group(change):
     pair = render_pair(identity_seed=4, change=change, seed=1, size=128)
@@ -315,6 +338,8 @@ def test_cli_writes_a_dataset_and_a_single_clip(cli, tmp_path):
         (["--fps", "-1"], InputError),
         (["--clips", "2"], InputError),  # a single .mp4 has no clips
         (["--workers", "0"], InputError),
+        (["--motion", "jerky"], InputError),
+        (["--motion", "keyframes", "--kind", "full"], InputError),
     ],
 )
 def test_cli_rejects_bad_options_with_a_hint(cli, tmp_path, args, error):

@@ -10,7 +10,7 @@ import typer
 from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, stderr
 from dpe_cli.errors import InputError, OutputExistsError
 from dpe_cli.progress import Reporter, RichReporter
-from dpe_cli.synth.dataset import check_counts, frame_size, write_clip, write_dataset
+from dpe_cli.synth.dataset import check_counts, check_motion, frame_size, write_clip, write_dataset
 
 
 def parse_size(text: str | None) -> int | tuple[int, int] | None:
@@ -32,6 +32,7 @@ def synth(
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips.")] = 25.0,
     size: Annotated[str | None, typer.Option("--size", help="N (square) or WxH. Crops: 64-512, default 256; full frames: default 640x360.", show_default=False)] = None,
     kind: Annotated[str, typer.Option("--kind", help="crop: face crops; full: the head somewhere in a larger frame.")] = "crop",
+    motion: Annotated[str, typer.Option("--motion", help="smooth: head motion, speech-like mouth and blinks over time; keyframes: every frame an independent random pose and expression (crops only; training pairs that span each factor's range).")] = "smooth",
     seed: Annotated[int, typer.Option("--seed", help="First identity seed (identities are seed, seed+1, ...); also seeds motion and scenes.")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Clips rendered in parallel processes (datasets only).")] = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Write into an existing non-empty folder / replace the clip.")] = False,
@@ -45,6 +46,7 @@ def synth(
     with labels in <clip>.labels.json.
     """
     dims = frame_size(kind, parse_size(size))
+    check_motion(motion, kind)
     if out.suffix.lower() in (".mov", ".mkv", ".avi", ".webm", ".m4v"):
         raise InputError(f"{out.name}: synthetic clips are written as .mp4", "name the clip OUT.mp4, or give a folder for a dataset")
     single = out.suffix.lower() == ".mp4"
@@ -64,12 +66,12 @@ def synth(
     with reporter:
         stage = reporter.stage("synth", total)
         if single:
-            write_clip(out, seed, frames, fps, dims, kind, seed, progress=stage.advance)
+            write_clip(out, seed, frames, fps, dims, kind, seed, motion, progress=stage.advance)
             paths = [out]
         else:
-            paths = write_dataset(out, n_ids, n_clips, frames, fps, dims, kind, seed, workers, progress=stage.advance)
+            paths = write_dataset(out, n_ids, n_clips, frames, fps, dims, kind, seed, workers, progress=stage.advance, motion=motion)
         stage.close()
-    summary = {"output": str(out), "clips": len(paths), "frames": len(paths) * frames, "size": list(dims), "kind": kind}
+    summary = {"output": str(out), "clips": len(paths), "frames": len(paths) * frames, "size": list(dims), "kind": kind, "motion": motion}
     if json_out:
         print_json(summary)
     elif not quiet:

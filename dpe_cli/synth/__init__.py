@@ -31,9 +31,10 @@ from dpe_cli.synth.face import (
     render_crop,
     render_frame,
 )
-from dpe_cli.synth.motion import POSE_LIMITS, Motion, sample_motion
+from dpe_cli.synth.motion import MOTIONS, POSE_LIMITS, Motion, sample_keyframes, sample_motion
 
 __all__ = [
+    "MOTIONS",
     "POSE_LIMITS",
     "Expression",
     "Identity",
@@ -50,6 +51,7 @@ __all__ = [
     "render_crop",
     "render_frame",
     "render_pair",
+    "sample_keyframes",
     "sample_motion",
     "write_clip",
     "write_dataset",

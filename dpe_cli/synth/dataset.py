@@ -24,7 +24,7 @@ import numpy as np
 
 from dpe_cli.errors import InputError
 from dpe_cli.synth.face import Expression, Identity, Pose, Scene, render
-from dpe_cli.synth.motion import random_expression, random_pose, sample_motion
+from dpe_cli.synth.motion import MOTIONS, random_expression, random_pose, sample_keyframes, sample_motion
 
 KINDS = ("crop", "full")
 CROP_SIZES = (64, 512)
@@ -91,23 +91,26 @@ def frame_labels(index: int, identity_seed: int, pose: Pose, expression: Express
 
 def render_clip(identity_seed: int, n_frames: int, fps: float = 25.0,
                 size: int | tuple[int, int] | None = None, kind: str = "crop",
-                seed: int = 0) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
-    """Frames (uint8 RGB) and their labels, one at a time. ``seed`` picks motion and scene."""
+                seed: int = 0, motion: str = "smooth") -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    """Frames (uint8 RGB) and their labels, one at a time. ``seed`` picks motion and scene;
+    ``motion`` is smooth (head motion, speech, blinks) or keyframes (crops only: every frame
+    an independent random pose and expression)."""
     width, height = frame_size(kind, size)
     check_counts(frames=n_frames, fps=fps)
+    check_motion(motion, kind)
     identity = Identity.from_seed(identity_seed)
     scene = Scene.from_seed(seed)
-    motion = sample_motion(n_frames, fps, seed, kind, aspect=width / height)
+    tracks = sample_keyframes(n_frames, seed) if motion == "keyframes" else sample_motion(n_frames, fps, seed, kind, aspect=width / height)
     for i in range(n_frames):
-        pose, expr = motion.pose(i), motion.expression(i)
-        drift = (float(motion.drift[i, 0]), float(motion.drift[i, 1]))
+        pose, expr = tracks.pose(i), tracks.expression(i)
+        drift = (float(tracks.drift[i, 0]), float(tracks.drift[i, 1]))
         frame = render(identity, pose, expr, (width, height), kind, scene, drift)
         yield frame.image, frame_labels(i, identity_seed, pose, expr, frame.face_box, frame.landmarks)
 
 
 def write_clip(path: str | os.PathLike[str], identity_seed: int, n_frames: int = 100,
                fps: float = 25.0, size: int | tuple[int, int] | None = None, kind: str = "crop",
-               seed: int = 0, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+               seed: int = 0, motion: str = "smooth", progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Render one clip to ``path`` (mp4) and its labels next to it; returns the frame labels.
 
     The video is written to a temporary name and renamed when complete, so an interrupted
@@ -116,6 +119,7 @@ def write_clip(path: str | os.PathLike[str], identity_seed: int, n_frames: int =
     path = Path(path)
     width, height = frame_size(kind, size)
     check_counts(frames=n_frames, fps=fps)
+    check_motion(motion, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     labels = []
@@ -126,7 +130,7 @@ def write_clip(path: str | os.PathLike[str], identity_seed: int, n_frames: int =
     writer.send(None)
     done = False
     try:
-        for image, label in render_clip(identity_seed, n_frames, fps, (width, height), kind, seed):
+        for image, label in render_clip(identity_seed, n_frames, fps, (width, height), kind, seed, motion):
             writer.send(np.ascontiguousarray(image))
             labels.append(label)
             if progress is not None:
@@ -144,6 +148,7 @@ def write_clip(path: str | os.PathLike[str], identity_seed: int, n_frames: int =
         "size": [width, height],
         "fps": fps,
         "n_frames": n_frames,
+        "motion": motion,
         "seed": seed,
         "identity_seed": identity_seed,
         "identity_id": identity_dir(identity_seed),
@@ -157,7 +162,7 @@ def write_clip(path: str | os.PathLike[str], identity_seed: int, n_frames: int =
 def write_dataset(out_dir: str | os.PathLike[str], n_identities: int, clips_per_identity: int,
                   n_frames: int = 100, fps: float = 25.0, size: int | tuple[int, int] | None = None,
                   kind: str = "crop", seed: int = 0, workers: int = 1,
-                  progress: Callable[[int], None] | None = None) -> list[Path]:
+                  progress: Callable[[int], None] | None = None, motion: str = "smooth") -> list[Path]:
     """Write ``out_dir/id<seed>/<clip>.mp4`` (+ labels) for identities seed..seed+n-1.
 
     Rendering is single-threaded numpy, so ``workers`` > 1 renders clips in that many
@@ -166,8 +171,9 @@ def write_dataset(out_dir: str | os.PathLike[str], n_identities: int, clips_per_
     """
     check_counts(identities=n_identities, clips=clips_per_identity, frames=n_frames, fps=fps, workers=workers)
     frame_size(kind, size)
+    check_motion(motion, kind)
     jobs = [
-        (Path(out_dir) / identity_dir(i) / f"{clip:05d}.mp4", i, n_frames, fps, size, kind, clip_seed(seed, i, clip))
+        (Path(out_dir) / identity_dir(i) / f"{clip:05d}.mp4", i, n_frames, fps, size, kind, clip_seed(seed, i, clip), motion)
         for i in range(seed, seed + n_identities)
         for clip in range(clips_per_identity)
     ]
@@ -182,6 +188,13 @@ def write_dataset(out_dir: str | os.PathLike[str], n_identities: int, clips_per_
                 if progress is not None:
                     progress(frames)
     return [job[0] for job in jobs]
+
+
+def check_motion(motion: str, kind: str) -> None:
+    if motion not in MOTIONS:
+        raise InputError(f"unknown motion {motion!r}", "use smooth or keyframes")
+    if motion == "keyframes" and kind != "crop":
+        raise InputError("keyframe clips are face crops", "use --kind crop with --motion keyframes")
 
 
 def check_counts(**values: float) -> None:

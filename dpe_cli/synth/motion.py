@@ -17,6 +17,7 @@ from dpe_cli.synth.face import Expression, Pose
 
 # Degrees; the renderer is checked against mediapipe's detectors within these.
 POSE_LIMITS = {"yaw": 30.0, "pitch": 20.0, "roll": 20.0}
+MOTIONS = ("smooth", "keyframes")
 TRACKS = ("yaw", "pitch", "roll", "tx", "ty", "scale", "mouth_open", "smile", "blink", "brow_raise")
 
 
@@ -157,3 +158,15 @@ def random_expression(rng: np.random.Generator) -> Expression:
         blink=float(rng.uniform(0, 1) if rng.random() < 0.3 else 0.0),
         brow_raise=float(rng.uniform(-1, 1)),
     )
+
+
+def sample_keyframes(n_frames: int, seed: int) -> Motion:
+    """Tracks in which every frame draws its pose and expression independently (as
+    :func:`random_pose` and :func:`random_expression`): a clip cut down to keyframes. Two frames
+    of one clip then differ as much as any two renders, so training pairs drawn from a clip span
+    each factor's whole range (in a smooth clip a mouth moves about half as far)."""
+    rng = np.random.default_rng([int(seed), 0x4B46])
+    frames = [(random_pose(rng), random_expression(rng)) for _ in range(int(n_frames))]
+    tracks = {k: np.array([getattr(pose, k) for pose, _ in frames]) for k in TRACKS[:6]}
+    tracks.update({k: np.array([getattr(expression, k) for _, expression in frames]) for k in TRACKS[6:]})
+    return Motion(**tracks, drift=np.zeros((len(frames), 2)))
