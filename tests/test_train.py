@@ -30,7 +30,7 @@ from dpe_cli.model import DPE, DPEConfig
 from dpe_cli.train.data import FrameCache, PairDataset, StepBatchSampler, build_cache, collect_cache, find_clips
 from dpe_cli.train.expression import ExpressionRegressor, ResNetExpressionEncoder, load_expression_encoder, save_expression_regressor
 from dpe_cli.train.loop import TrainOptions, resolve_options
-from dpe_cli.train.losses import CycleGenerator, ExpressionEditGenerator, ExpressionEditObjective, FactorLoss, GeneratorObjective, LossWeights, MotionTerm
+from dpe_cli.train.losses import CycleGenerator, FactorLoss, GeneratorObjective, LossWeights, MotionTerm, SingleEditGenerator, SingleEditObjective
 from dpe_cli.train.state import latest_checkpoint, load_initial_weights, load_training_state
 from dpe_cli.train.vgg import TORCHVISION_INDEX, PerceptualPyramidLoss, VGG19Features, load_vgg19
 
@@ -288,26 +288,30 @@ def test_motion_term_teaches_the_motion_vector_what_the_expression_network_reads
     assert loss.item() < 0.5 * first
 
 
-def test_expression_objective_reads_the_edit_and_the_self_reconstruction_from_one_pass():
-    """The expression refinement (ours): e(S, D) against D's expression and S's head pose,
-    e(S, S) against S; one batched generator pass gives the same images as two."""
+@pytest.mark.parametrize("mode", ["expression", "pose"])
+def test_single_edit_objective_reads_the_edit_and_the_self_reconstruction_from_one_pass(mode):
+    """The one-edit refinements (ours): e(S, D) against D's expression and S's head pose, or
+    p(S, D) against D's pose and S's expression; the edit of S by itself against S. One batched
+    generator pass gives the same images as two."""
     source, driving = _pair()
     model = _tiny_model().eval()
-    images = ExpressionEditGenerator(model, True)(source, driving)
+    images = SingleEditGenerator(model, mode, True)(source, driving)
+    apply = model.apply_expression if mode == "expression" else model.apply_pose
     enc_s = model.encode(source)
     motion_s, motion_d = model.motion(enc_s.latent), model.motion(model.encode(driving).latent)
-    assert torch.allclose(images["s_expression"], model.apply_expression(enc_s, motion_d), atol=1e-4)
-    assert torch.allclose(images["self_expression"], model.apply_expression(enc_s, motion_s), atol=1e-4)
-    assert "self_expression" not in ExpressionEditGenerator(model, False)(source, driving)
+    torch.testing.assert_close(images["edited"], apply(enc_s, motion_d), atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(images["self_edited"], apply(enc_s, motion_s), atol=1e-3, rtol=1e-3)
+    assert "self_edited" not in SingleEditGenerator(model, mode, False)(source, driving)
     expression = FactorLoss(ExpressionRegressor(dims=4, width=8, input_size=64).eval().requires_grad_(False))
     pose = FactorLoss(ExpressionRegressor(dims=3, width=8, input_size=64).eval().requires_grad_(False))
     weights = LossWeights(reconstruction=3, perceptual=5, self_reconstruction=1, expression=2, pose=4, adversarial=0)
-    objective = ExpressionEditObjective(weights, None, expression, pose)
+    objective = SingleEditObjective(mode, weights, None, expression, pose)
     assert objective.active_terms() == ["self_reconstruction", "expression", "pose"]
     total, terms = objective(images, source, driving, None)
-    assert torch.allclose(terms["expression"], expression.per_sample(images["s_expression"], driving).mean())
-    assert torch.allclose(terms["pose"], pose.per_sample(images["s_expression"], source).mean())
-    assert torch.allclose(terms["self_reconstruction"], F.l1_loss(images["self_expression"], source))
+    expression_of, pose_of = (driving, source) if mode == "expression" else (source, driving)
+    assert torch.allclose(terms["expression"], expression.per_sample(images["edited"], expression_of).mean())
+    assert torch.allclose(terms["pose"], pose.per_sample(images["edited"], pose_of).mean())
+    assert torch.allclose(terms["self_reconstruction"], F.l1_loss(images["self_edited"], source))
     assert torch.allclose(total, terms["self_reconstruction"] + 2 * terms["expression"] + 4 * terms["pose"])
 
 
@@ -418,27 +422,37 @@ def test_motion_weight_runs_in_both_objectives_and_needs_an_expression_network(d
         main(train_args(data_dir, tmp_path / "bare", cache_dir, "--motion-weight", "1", "--debug"))
 
 
-def test_expression_objective_refines_only_the_expression_path(data_dir, cache_dir, tmp_path):
-    """``--objective expression`` needs a trained model and changes nothing a pose edit uses."""
+def test_single_edit_objectives_train_their_own_path(data_dir, cache_dir, tmp_path):
+    """``--objective expression`` trains what the expression edit uses (the shared encoder and
+    motion path too); ``--objective pose`` then refits only the pose head and generator, so the
+    expression edit stays exactly as it was. Both need a trained model."""
     start = tmp_path / "start"
     assert dpe(*train_args(data_dir, start, cache_dir, "--steps", "1")) == 0
     expression = save_expression_regressor(ExpressionRegressor(dims=4, width=8, input_size=64).eval(), tmp_path / "expression.safetensors")
     pose = save_expression_regressor(ExpressionRegressor(dims=3, width=8, input_size=64).eval(), tmp_path / "pose.safetensors")
-    out = tmp_path / "refined"
-    readers = ("--expression-weights", str(expression), "--pose-weights", str(pose), "--pose-weight", "3")
-    args = ["train", "--data", str(data_dir), "--out", str(out), "--cache", str(cache_dir), *QUICK, "--objective", "expression", *readers]
-    assert dpe(*args, "--init", str(start / "model.safetensors"), "--steps", "2", "--pixel-pyramid", "--sample-every", "2") == 0
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    terms = {k for k in rows[-1] if k.startswith("loss_")}
-    assert terms == {"loss_total", "loss_self_reconstruction", "loss_expression", "loss_pose", "loss_adversarial", "loss_discriminator"}
-    before, after = load_file(start / "model.safetensors"), load_file(out / "model.safetensors")
-    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"expression_head", "expression_generator"}
-    assert cv2.imread(str(out / "samples" / "step-000002.png")).shape[1] == 3 * 64  # S, D, S'
-    with pytest.raises(InputError, match="refines a trained model"):
-        main([*args, "--out", str(tmp_path / "bare"), "--debug"])
-    with pytest.raises(InputError, match="no effect with --objective expression"):
-        main([*args, "--out", str(tmp_path / "moving"), "--init", str(start / "model.safetensors"), "--motion-weight", "1", "--debug"])
+    readers = ("--expression-weights", str(expression), "--pose-weights", str(pose), "--pose-weight", "3", "--pixel-pyramid", "--sample-every", "2")
+    base = ["train", "--data", str(data_dir), "--cache", str(cache_dir), *QUICK, *readers]
+    trained = {
+        "expression": {"encoder", "motion_mlp", "directions", "expression_head", "expression_generator"},
+        "pose": {"pose_head", "pose_generator"},
+    }
+    previous = start
+    for mode, modules in trained.items():
+        out = tmp_path / mode
+        assert dpe(*base, "--out", str(out), "--objective", mode, "--init", str(previous / "model.safetensors"), "--steps", "2") == 0
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        terms = {k for k in rows[-1] if k.startswith("loss_")}
+        assert terms == {"loss_total", "loss_self_reconstruction", "loss_expression", "loss_pose", "loss_adversarial", "loss_discriminator"}
+        before, after = load_file(previous / "model.safetensors"), load_file(out / "model.safetensors")
+        assert {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])} == modules, mode
+        assert cv2.imread(str(out / "samples" / "step-000002.png")).shape[1] == 3 * 64  # S, D, the edit
+        previous = out
+    with pytest.raises(InputError, match="pose objective refines a trained model"):
+        main([*base, "--out", str(tmp_path / "bare"), "--objective", "pose", "--debug"])
+    with pytest.raises(InputError, match="does not apply to --objective expression"):
+        main([*base, "--out", str(tmp_path / "moving"), "--objective", "expression", "--init", str(start / "model.safetensors"), "--motion-weight", "1", "--debug"])
+    with pytest.raises(InputError, match="stage 2 refines the expression generator"):
+        resolve_options(TrainOptions(out=tmp_path / "s2", data=data_dir, stage=2, objective="pose", init=start / "model.safetensors"))
 
 
 def test_init_reads_the_official_checkpoint_and_lia(official_checkpoint, tmp_path):

@@ -45,12 +45,12 @@ from dpe_cli.train.data import (
     make_loader,
 )
 from dpe_cli.train.losses import (
-    ExpressionEditObjective,
     FactorLoss,
     GeneratorObjective,
     LossWeights,
     MotionTerm,
     ReenactmentObjective,
+    SingleEditObjective,
     discriminator_loss,
 )
 from dpe_cli.train.state import (
@@ -90,12 +90,15 @@ RUN_ADJUSTABLE = {
     "precision": "fp32", "channels_last": False, "device": "auto", "workers": None,
 }  # fmt: skip
 METRICS_FILE = "metrics.jsonl"
-OBJECTIVES = ("cycle", "reenactment", "expression")
+OBJECTIVES = ("cycle", "reenactment", "expression", "pose")
 # What each objective runs of the model (DDP needs every trained weight used).
 OBJECTIVE_MODULES = {
     "reenactment": ("encoder", "motion_mlp", "directions", "pose_head", "pose_generator"),
-    "expression": ("expression_head", "expression_generator"),
+    "expression": ("encoder", "motion_mlp", "directions", "expression_head", "expression_generator"),
+    # The pose path is refitted to the motion path as it is (an expression refinement moves it).
+    "pose": ("pose_head", "pose_generator"),
 }
+SINGLE_EDIT = ("expression", "pose")
 # Options that older runs' options.json files lack (they ran with the default).
 ADDED_LATER = ("pixel_pyramid", "objective", "pose_weight", "motion_weight")
 
@@ -205,11 +208,11 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
     if stage not in STAGE_LR:
         raise InputError(f"--stage {stage} does not exist", "use 1 (everything) or 2 (expression refinement)")
     if request.objective not in (None, *OBJECTIVES):
-        raise InputError(f"unknown objective {request.objective!r}", "use cycle (the paper's training), reenactment (LIA's, to start from) or expression (to refine expression edits)")
-    if stage == 2 and request.objective == "reenactment":
-        raise InputError("stage 2 refines the cyclic training", "leave out --objective, or use --stage 1 for reenactment")
-    if request.objective == "expression" and request.init is None:
-        raise InputError("the expression objective refines a trained model", "pass --init with a trained model, e.g. --init runs/stage1/model.safetensors")
+        raise InputError(f"unknown objective {request.objective!r}", "use cycle (the paper's training), reenactment (LIA's, to start from), expression or pose (to refine one edit)")
+    if stage == 2 and request.objective in ("reenactment", "pose"):
+        raise InputError("stage 2 refines the expression generator", f"leave out --objective, or use --stage 1 for {request.objective}")
+    if request.objective in SINGLE_EDIT and request.init is None:
+        raise InputError(f"the {request.objective} objective refines a trained model", "pass --init with a trained model, e.g. --init runs/stage1/model.safetensors")
     if stage == 2 and request.init is None:
         raise InputError("stage 2 refines a trained model", "pass --init with the stage-1 result, e.g. --init runs/stage1/model.safetensors")
     # The model shape is settled later: an --init generator brings its own.
@@ -434,8 +437,8 @@ class Trainer:
         if o.init is not None:
             lia_config = DPEConfig(**{n: getattr(o, n) for n in MODEL_SHAPE if getattr(o, n) is not None})
             initial = load_initial_weights(o.init, lia_config)
-            if (o.stage == 2 or o.objective == "expression") and not initial.full_generator:
-                what = "stage 2" if o.stage == 2 else "the expression objective"
+            if (o.stage == 2 or o.objective in SINGLE_EDIT) and not initial.full_generator:
+                what = "stage 2" if o.stage == 2 else f"the {o.objective} objective"
                 raise InputError(f"{what} needs a trained DPE generator, not LIA's vox.pt", f"run stage 1 first (--init vox.pt), then {what} with --init its model.safetensors")
         self.options = o = self._settle_config(initial)
         self.model = initial.model if initial is not None else DPE(o.model_config)
@@ -492,8 +495,8 @@ class Trainer:
         elif weights.expression:
             self.warn("expression loss is OFF: no --expression-weights given (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
         pose = None
-        if weights.motion and o.objective == "expression":
-            raise InputError("--motion-weight has no effect with --objective expression (the motion path does not train)", "leave out --motion-weight, or use the cycle or reenactment objective")
+        if weights.motion and o.objective in SINGLE_EDIT:
+            raise InputError(f"--motion-weight does not apply to --objective {o.objective}", "leave out --motion-weight, or use the cycle or reenactment objective")
         if weights.pose and o.objective == "reenactment":
             self.warn("--pose-weight is ignored with --objective reenactment (the head-pose term is part of the cyclic objective)")
         elif weights.pose:
@@ -506,8 +509,8 @@ class Trainer:
                     _to_channels_last(net)
         if o.objective == "reenactment":
             self.objective = ReenactmentObjective(weights, perceptual, expression, motion)
-        elif o.objective == "expression":
-            self.objective = ExpressionEditObjective(weights, perceptual, expression, pose)
+        elif o.objective in SINGLE_EDIT:
+            self.objective = SingleEditObjective(o.objective, weights, perceptual, expression, pose)
         else:
             self.objective = GeneratorObjective(weights, perceptual, expression, pose, motion)
 

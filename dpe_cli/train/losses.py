@@ -116,25 +116,28 @@ class ReenactmentGenerator(nn.Module):
         return {"reenacted": m.apply_pose(enc_s, motion_d), "motion_s": m.motion(enc_s.latent), "motion_d": motion_d}
 
 
-class ExpressionEditGenerator(nn.Module):
-    """The expression edit alone: S' = e(S, D) and, for the self-reconstruction, e(S, S),
-    in one pass of the expression generator. The pose path is not run."""
+class SingleEditGenerator(nn.Module):
+    """One edit alone: e(S, D) (``mode="expression"``) or p(S, D) (``"pose"``) and, for the
+    self-reconstruction, the same edit of S by itself, in one batched generator pass. The other
+    path is not run."""
 
-    def __init__(self, model: DPE, with_self_reconstruction: bool) -> None:
+    def __init__(self, model: DPE, mode: str, with_self_reconstruction: bool) -> None:
         super().__init__()
         self.model = model
+        self.mode = mode
         self.with_self_reconstruction = with_self_reconstruction
 
     def forward(self, source: Tensor, driving: Tensor) -> dict[str, Tensor]:
         m = self.model
+        apply = m.apply_expression if self.mode == "expression" else m.apply_pose
         enc_s = m.encode(source)
         motion_s, motion_d = m.motion(enc_s.latent), m.motion(m.encode(driving).latent)
         images = {"motion_s": motion_s, "motion_d": motion_d}
         if not self.with_self_reconstruction:
-            return {**images, "s_expression": m.apply_expression(enc_s, motion_d)}
+            return {**images, "edited": apply(enc_s, motion_d)}
         twice = Encoding(torch.cat([enc_s.latent, enc_s.latent]), [torch.cat([f, f]) for f in enc_s.features])
-        edited, itself = m.apply_expression(twice, torch.cat([motion_d, motion_s])).chunk(2)
-        return {**images, "s_expression": edited, "self_expression": itself}
+        edited, itself = apply(twice, torch.cat([motion_d, motion_s])).chunk(2)
+        return {**images, "edited": edited, "self_edited": itself}
 
 
 class FactorLoss(nn.Module):
@@ -321,30 +324,30 @@ class ReenactmentObjective:
         return total, terms
 
 
-class ExpressionEditObjective:
-    """Refines the expression edit alone (ours, for the paper's second stage, which refines the
-    expression generator): S' = e(S, D) should read D's expression (expression term) and S's
-    head pose (head-pose term), and e(S, S) should be S (self-reconstruction, by the perceptual
-    or pixel pyramid, else L1). Only the expression head and generator train; nothing a pose
-    edit uses changes.
+class SingleEditObjective:
+    """Refines one edit alone (ours): e(S, D) should read D's expression and S's head pose, or
+    p(S, D) D's head pose and S's expression (the expression and head-pose terms, each against
+    the image whose factor the edit should show), and the edit of S by itself should be S
+    (self-reconstruction: the perceptual or pixel pyramid, else L1).
 
-    Why: in the cyclic objective the expression term competes with five image terms in which a
-    mouth is a few pixels, and the expression generator needs a latent shift about as large as
-    the latent itself to open a mouth; alone with the two factor terms it learns that shift
-    (on the synthetic faces: held-out mouth error 0.33 -> 0.27 in 1,500 steps at batch 8)."""
+    Why: in the cyclic objective the factor terms compete with five image terms in which a mouth
+    or a brow is a few pixels, and the expression generator must learn a latent shift about as
+    large as the latent itself to open a mouth; on the synthetic faces cyclic training did not
+    teach it that in thousands of steps, while alone with the factor terms it learns it."""
 
-    fakes = ("s_expression",)
-    shown = (("S'", "s_expression"),)
+    fakes = ("edited",)
 
-    def __init__(self, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None,
+    def __init__(self, mode: str, weights: LossWeights, perceptual: PerceptualPyramidLoss | None, expression: FactorLoss | None,
                  pose: FactorLoss | None = None) -> None:
+        self.mode = mode
+        self.shown = (("e(S,D)" if mode == "expression" else "p(S,D)", "edited"),)
         self.weights = weights
         self.perceptual = perceptual if weights.self_reconstruction else None
         self.expression = expression if weights.expression else None
         self.pose = pose if weights.pose else None
 
     def network(self, model: DPE, preview: bool = False) -> nn.Module:
-        return ExpressionEditGenerator(model, bool(self.weights.self_reconstruction) and not preview)
+        return SingleEditGenerator(model, self.mode, bool(self.weights.self_reconstruction) and not preview)
 
     def active_terms(self) -> list[str]:
         w = self.weights
@@ -358,15 +361,16 @@ class ExpressionEditObjective:
         return terms
 
     def __call__(self, images: dict[str, Tensor], source: Tensor, driving: Tensor, discriminator: nn.Module | None) -> tuple[Tensor, dict[str, Tensor]]:
-        w, edited = self.weights, images["s_expression"]
+        w, edited = self.weights, images["edited"]
+        expression_of, pose_of = (driving, source) if self.mode == "expression" else (source, driving)
         terms: dict[str, Tensor] = {}
         if w.self_reconstruction:
-            itself = images["self_expression"]
+            itself = images["self_edited"]
             terms["self_reconstruction"] = self.perceptual.per_sample(itself, source).mean() if self.perceptual is not None else _l1(itself, source)
         if self.expression is not None:
-            terms["expression"] = self.expression.per_sample(edited, driving).mean()
+            terms["expression"] = self.expression.per_sample(edited, expression_of).mean()
         if self.pose is not None:
-            terms["pose"] = self.pose.per_sample(edited, source).mean()
+            terms["pose"] = self.pose.per_sample(edited, pose_of).mean()
         if w.adversarial and discriminator is not None:
             terms["adversarial"] = F.softplus(-discriminator(edited).float()).mean()
         total = sum((getattr(w, name) * value for name, value in terms.items()), torch.zeros((), device=source.device))
