@@ -211,6 +211,8 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
         raise InputError(f"unknown objective {request.objective!r}", "use cycle (the paper's training), reenactment (LIA's, to start from), expression or pose (to refine one edit)")
     if stage == 2 and request.objective in ("reenactment", "pose"):
         raise InputError("stage 2 refines the expression generator", f"leave out --objective, or use --stage 1 for {request.objective}")
+    if request.objective in SINGLE_EDIT and request.motion_weight:
+        raise InputError(f"--motion-weight does not apply to --objective {request.objective}", "leave out --motion-weight, or use the cycle or reenactment objective")
     if request.objective in SINGLE_EDIT and request.init is None:
         raise InputError(f"the {request.objective} objective refines a trained model", "pass --init with a trained model, e.g. --init runs/stage1/model.safetensors")
     if stage == 2 and request.init is None:
@@ -495,8 +497,6 @@ class Trainer:
         elif weights.expression:
             self.warn("expression loss is OFF: no --expression-weights given (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
         pose = None
-        if weights.motion and o.objective in SINGLE_EDIT:
-            raise InputError(f"--motion-weight does not apply to --objective {o.objective}", "leave out --motion-weight, or use the cycle or reenactment objective")
         if weights.pose and o.objective == "reenactment":
             self.warn("--pose-weight is ignored with --objective reenactment (the head-pose term is part of the cyclic objective)")
         elif weights.pose:
