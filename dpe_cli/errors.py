@@ -8,6 +8,8 @@ unless ``--debug`` is given.
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -24,7 +26,14 @@ class DPEError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return single_line(f"{self.message} ({self.hint})" if self.hint else self.message)
+
+
+def single_line(text: str) -> str:
+    """``text`` on one line: whitespace runs collapsed, a leading ``error:`` dropped (the CLI
+    adds its own; OpenCV's messages and ffmpeg's reasons bring theirs)."""
+    text = " ".join(text.split())
+    return re.sub(r"^(?:error:\s*)+", "", text, flags=re.IGNORECASE)
 
 
 class InputError(DPEError):

@@ -14,6 +14,7 @@ import typer
 
 from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, stderr
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE
+from dpe_cli.interrupt import interruption
 
 _RUN = "Run"
 _MODEL = "Model (new runs; --init and --resume bring their own)"
@@ -92,9 +93,10 @@ def train(
     except TrainingInterrupted as stop:
         stderr.print(f"[yellow]stopped:[/] {stop.one_line()}", highlight=False)
         raise typer.Exit(stop.exit_code) from None
-    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
-        stderr.print("[yellow]interrupted[/] (nothing new was saved)")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:  # a second Ctrl-C, SIGHUP, or a signal before training started
+        stop = interruption(exc)
+        stderr.print(f"[yellow]interrupted[/] ({stop.name}; nothing new was saved)", highlight=False)
+        raise typer.Exit(stop.exit_code) from None
     if os.environ.get("RANK", "0") != "0":
         return
     if json_out:

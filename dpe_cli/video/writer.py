@@ -1,18 +1,29 @@
 """Encoding RGB frames to a video file (or a PNG sequence) that appears only when complete.
 
 Frames are piped to one ffmpeg process, which also muxes the audio of another file, into a
-hidden temporary sibling of the output; success renames it into place (atomic within a
-folder), any exception kills ffmpeg and deletes it. A crash or Ctrl-C therefore never leaves
-a half-written file under the name the user asked for.
+private temporary folder beside the output (``.dpe-partial-PID-RANDOM``, mode 0700, made
+with ``mkdtemp``: nobody can predict its name or plant a link in it); success renames the
+result into place (atomic within a folder), any exception kills ffmpeg and deletes the
+folder. A crash, Ctrl-C or SIGTERM therefore never leaves a half-written file under the name
+the user asked for, and an output is never one of the inputs, whatever ``overwrite`` says.
+
+Only a hard kill (SIGKILL, power loss) can leave a partial folder behind. The next writer
+into that folder removes it once its process is gone and nothing in it changed for
+``STALE_AFTER_S`` seconds (the PID alone is not trusted: another container sharing the
+folder has its own PIDs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,6 +42,9 @@ X264_PRESETS = (
     "medium", "slow", "slower", "veryslow", "placebo",
 )  # fmt: skip
 _FRAME_NAME = re.compile(r"frame_\d{6}\.png")
+PARTIAL_PREFIX = ".dpe-partial-"
+_PARTIAL_NAME = re.compile(re.escape(PARTIAL_PREFIX) + r"(\d+)-[A-Za-z0-9_]+")
+STALE_AFTER_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -48,17 +62,53 @@ def is_folder_target(path: str | Path) -> bool:
     return text.endswith(("/", os.sep)) or Path(text).expanduser().is_dir()
 
 
-def check_output_path(path: str | Path, overwrite: bool) -> Path:
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either is missing: they cannot be one file
+        return False
+
+
+def _refuse_inputs(p: Path, folder: bool, inputs: Sequence[str | Path]) -> None:
+    """An output that is an input (by identity: hard links and symlinks too), or a frames
+    folder holding one, would destroy what the user gave us; no flag allows that."""
+    for given in inputs:
+        source = Path(given).expanduser().resolve()
+        if _same_file(p, source) or (folder and p in source.parents):
+            what = "holds the input" if folder and p != source else "is the input"
+            raise InputError(f"output {p} {what} {given}", "choose another output path; an input is never overwritten")
+
+
+def _make_private_dir(folder: Path) -> Path:
+    """A fresh 0700 folder in ``folder`` whose name embeds our PID (for stale cleanup)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", dir=folder))
+    except OSError as exc:
+        raise InputError(f"cannot write in the output folder {folder} ({exc.strerror or exc})", "choose a writable folder for the output") from exc
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail now, not after the long work: try to create (and remove) the temporary folder."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in the output folder {folder} (permission denied)", "choose a writable folder for the output")
+    with contextlib.suppress(OSError):  # a leftover probe is stale and removed later
+        _make_private_dir(folder).rmdir()
+
+
+def check_output_path(path: str | Path, overwrite: bool, *, inputs: Sequence[str | Path] = ()) -> Path:
     """Validate an output path before any long work; returns it resolved.
 
-    Video files need a .mp4, .mov or .mkv suffix. A PNG-sequence folder may exist if it is
-    empty; one that holds only ``frame_NNNNNN.png`` files is replaced with ``overwrite``;
-    any other non-empty folder is refused even then, so a mistyped path never wipes data.
+    The output may not be any of ``inputs`` (nor a frames folder holding one), and its folder
+    must be writable. Video files need a .mp4, .mov or .mkv suffix. A PNG-sequence folder may
+    exist if it is empty; one that holds only ``frame_NNNNNN.png`` files is replaced with
+    ``overwrite``; any other non-empty folder is refused even then, so a mistyped path never
+    wipes data.
     """
     folder = is_folder_target(path)
     p = Path(path).expanduser().resolve()
     if not p.parent.is_dir():
         raise InputError(f"{p.parent}: output folder does not exist", "create it first")
+    _refuse_inputs(p, folder, inputs)
     if folder:
         if p.exists() and not p.is_dir():
             raise InputError(f"{p}: exists and is not a folder", "drop the trailing /")
@@ -69,15 +119,62 @@ def check_output_path(path: str | Path, overwrite: bool) -> Path:
             )
         if contents and not overwrite:
             raise OutputExistsError(f"{p}: already holds frames", "pass --overwrite to replace")
-        return p
-    if p.suffix.lower() not in CONTAINERS:
-        raise InputError(
-            f"{p}: unsupported output type {p.suffix or '(no suffix)'!r}",
-            "use .mp4, .mov or .mkv, or end the path with / for a PNG sequence",
-        )
-    if p.exists() and not overwrite:
-        raise OutputExistsError(f"{p}: already exists", "pass --overwrite to replace it")
+    else:
+        if p.suffix.lower() not in CONTAINERS:
+            raise InputError(
+                f"{p}: unsupported output type {p.suffix or '(no suffix)'!r}",
+                "use .mp4, .mov or .mkv, or end the path with / for a PNG sequence",
+            )
+        if p.exists() and not overwrite:
+            raise OutputExistsError(f"{p}: already exists", "pass --overwrite to replace it")
+    _check_writable(p.parent)
     return p
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a PID we could have written; leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _last_change(folder: Path) -> float:
+    """Newest mtime of the folder and its entries (a live writer keeps touching them)."""
+    times = [folder.lstat().st_mtime]
+    with os.scandir(folder) as entries:
+        times += [entry.stat(follow_symlinks=False).st_mtime for entry in entries]
+    return max(times)
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Delete the partial folders a hard-killed writer left in ``folder``; returns them.
+
+    Only our own user's folders named like ours are touched, and only when their PID is no
+    longer running and nothing in them changed for ``STALE_AFTER_S`` seconds.
+    """
+    removed = []
+    for entry in folder.glob(f"{PARTIAL_PREFIX}*"):
+        match = _PARTIAL_NAME.fullmatch(entry.name)
+        try:
+            info = entry.lstat()
+            if (
+                match is None
+                or not stat.S_ISDIR(info.st_mode)
+                or info.st_uid != os.getuid()
+                or _alive(int(match.group(1)))
+                or time.time() - _last_change(entry) < STALE_AFTER_S
+            ):
+                continue
+            shutil.rmtree(entry)
+        except OSError:  # gone meanwhile, or not ours to remove: not this run's problem
+            continue
+        removed.append(entry)
+    return removed
 
 
 class VideoWriter:
@@ -94,6 +191,9 @@ class VideoWriter:
     video). A source without audio gives a silent video. For a PNG-sequence target
     (see :func:`check_output_path`) the audio cannot be kept: ``audio_dropped`` says so
     as soon as the writer is made, so callers can warn before the long work.
+
+    ``inputs`` are the files the output may never be (see :func:`check_output_path`); the
+    check is repeated just before the result replaces anything.
     """
 
     def __init__(
@@ -107,6 +207,7 @@ class VideoWriter:
         audio: AudioSource | None = None,
         overwrite: bool = False,
         preset: str = "medium",
+        inputs: Sequence[str | Path] = (),
     ) -> None:
         if width <= 0 or height <= 0 or fps <= 0:
             raise ValueError(f"need positive width, height and fps, got {width}x{height} @ {fps}")
@@ -116,16 +217,18 @@ class VideoWriter:
             choices = ", ".join(X264_PRESETS)
             raise InputError(f"unknown x264 preset {preset!r}", f"use one of {choices}")
         self.folder = is_folder_target(path)
-        self.path = check_output_path(path, overwrite)
+        self.inputs = tuple(inputs)
+        self.path = check_output_path(path, overwrite, inputs=self.inputs)
+        remove_stale_partials(self.path.parent)
         self.width, self.height = width, height
         self.fps = as_fraction(fps)
         self.crf, self.preset, self.overwrite = crf, preset, overwrite
         self.audio = audio if audio is not None and has_audio(audio.path) else None
         self.audio_dropped = self.folder and self.audio is not None
         self.frames_written = 0
-        # Hidden sibling, so the final rename stays within one filesystem and is atomic.
-        stem, suffix = (self.path.name, "") if self.folder else (self.path.stem, self.path.suffix)
-        self._partial = self.path.with_name(f".{stem}.partial-{os.getpid()}{suffix}")
+        # A private sibling folder, made at the first frame: the final rename stays within one
+        # filesystem (atomic), and no name in it can be predicted or pre-planted.
+        self._workdir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr = tempfile.TemporaryFile()
 
@@ -142,9 +245,16 @@ class VideoWriter:
             self._write_pipe(np.ascontiguousarray(frame))
         self.frames_written += 1
 
+    def _partial(self) -> Path:
+        """What ffmpeg (or the PNG writer) fills, in the private folder made on first use."""
+        if self._workdir is None:
+            self._workdir = _make_private_dir(self.path.parent)
+            if self.folder:
+                (self._workdir / "frames").mkdir()
+        return self._workdir / ("frames" if self.folder else f"video{self.path.suffix}")
+
     def _write_png(self, frame: np.ndarray) -> None:
-        self._partial.mkdir(exist_ok=True)
-        name = self._partial / f"frame_{self.frames_written + 1:06d}.png"
+        name = self._partial() / f"frame_{self.frames_written + 1:06d}.png"
         if not cv2.imwrite(str(name), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
             raise DPEError(f"{name}: could not write PNG", "check free disk space")
 
@@ -194,8 +304,8 @@ class VideoWriter:
             sound = ffmpeg.input(ffmpeg_url(Path(self.audio.path).resolve()), **trim).audio
             streams.append(sound.filter("apad"))
             options.update(acodec="aac", audio_bitrate="192k", shortest=None)
-        out = ffmpeg.output(*streams, str(self._partial), **options)
-        return out.global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-y").compile(
+        out = ffmpeg.output(*streams, str(self._partial()), **options)
+        return out.global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-n").compile(
             cmd=ffmpeg_exe()
         )
 
@@ -219,9 +329,9 @@ class VideoWriter:
             if exc_type is None:
                 self._finish()
             else:
-                self._abort()
-        except BaseException:
-            self._abort()
+                self._abort(exc)
+        except BaseException as failure:
+            self._abort(failure)
             raise
         finally:
             self._stderr.close()
@@ -241,17 +351,19 @@ class VideoWriter:
 
     def _publish(self) -> None:
         """Move the finished temporary into place, re-checking the target it may replace."""
-        check_output_path(str(self.path) + (os.sep if self.folder else ""), self.overwrite)
-        if self.folder and self.path.is_dir() and any(self.path.iterdir()):
-            # Only a folder of our own frames gets here (checked above); swap, then delete it.
-            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
-            self.path.rename(old)
-            self._partial.rename(self.path)
-            shutil.rmtree(old)
-        else:
-            os.replace(self._partial, self.path)
+        check_output_path(str(self.path) + (os.sep if self.folder else ""), self.overwrite, inputs=self.inputs)
+        assert self._workdir is not None
+        if self.folder and self.path.is_dir():
+            # Only an empty folder or one of our own frames gets here (checked above): move it
+            # into the private folder, which is deleted with it once the new frames are in place.
+            self.path.rename(self._workdir / "replaced")
+        os.replace(self._partial(), self.path)
+        workdir, self._workdir = self._workdir, None
+        shutil.rmtree(workdir, ignore_errors=True)  # the output is complete; a leftover is stale
 
-    def _abort(self) -> None:
+    def _abort(self, cause: BaseException | None) -> None:
+        """Stop ffmpeg and delete the temporary. A failing deletion is noted on ``cause``
+        (the error the user must see) instead of replacing it."""
         if self._proc is not None:
             if self._proc.poll() is None:
                 self._proc.kill()
@@ -261,7 +373,11 @@ class VideoWriter:
                     self._proc.stdin.close()
                 except BrokenPipeError:
                     pass
-        if self._partial.is_dir():
-            shutil.rmtree(self._partial, ignore_errors=True)
-        else:
-            self._partial.unlink(missing_ok=True)
+        if self._workdir is None:
+            return
+        workdir, self._workdir = self._workdir, None
+        try:
+            shutil.rmtree(workdir)
+        except OSError as exc:
+            if cause is not None:
+                cause.add_note(f"the unfinished output {workdir} could not be removed ({exc.strerror or exc}); delete it by hand")
