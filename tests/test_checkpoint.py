@@ -93,7 +93,7 @@ def test_training_checkpoint_with_args_namespace_loads(official_checkpoint, tmp_
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"gen": {"x": torch.zeros(1)}, "payload": Path("/")}, path)  # an arbitrary class
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="a safe load refuses .*PosixPath"):
         read_checkpoint(path)
 
 

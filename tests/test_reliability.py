@@ -281,3 +281,128 @@ def test_usage_errors_are_one_line() -> None:
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: Invalid value for '--crf'")
     assert result.stderr.rstrip().endswith("(see dpe edit-expression --help)")
+
+
+# --- 5. checkpoints whose metadata lies ------------------------------------------------------
+
+
+def tiny_safetensors(path: Path, config: dict, tensors: dict | None = None) -> Path:
+    """A valid safetensors file (a few bytes of tensors) whose metadata declares ``config``."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    save_file(tensors or {"x": torch.zeros(1)}, str(path), metadata={"format": "dpe-cli", "format_version": "1", "config": json.dumps(config)})
+    return path
+
+
+PEAK_RSS_AFTER_READ = """
+import resource, sys
+from dpe_cli.checkpoint import read_checkpoint
+from dpe_cli.errors import CheckpointError
+try:
+    read_checkpoint(sys.argv[1])
+except CheckpointError as exc:
+    print(exc.one_line())
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"size": 512, "style_dim": 10**9, "motion_dim": 20, "width": 1.0}, "declares a model config no DPE has"),
+        ({"size": 512, "style_dim": 512, "motion_dim": 20, "width": 1e6}, "declares a model config no DPE has"),
+        ({"size": 256, "style_dim": 512, "motion_dim": 10**6, "width": 1.0}, "declares a model config no DPE has"),
+        ({"size": float("inf"), "style_dim": 512, "motion_dim": 20, "width": 1.0}, "no valid model config"),
+        # Within the bounds, about 1 GB of weights, but the file holds one number.
+        ({"size": 512, "style_dim": 1024, "motion_dim": 128, "width": 2.0}, "does not match the DPE architecture"),
+    ],
+)
+def test_lying_checkpoint_header_fails_before_allocating(tmp_path: Path, config: dict, message: str) -> None:
+    path = tiny_safetensors(tmp_path / "lying.safetensors", config)
+    assert path.stat().st_size < 400
+    began = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", PEAK_RSS_AFTER_READ, str(path)], capture_output=True, text=True, check=True)
+    error, peak_mib = result.stdout.splitlines()
+    assert message in error and "\n" not in error
+    assert int(peak_mib) < 900, f"{peak_mib} MiB peak: the declared model was built"
+    assert time.monotonic() - began < 30
+
+
+def test_header_shapes_that_disagree_with_the_config_are_refused(tiny_weights: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from dpe_cli.checkpoint import read_checkpoint
+    from dpe_cli.errors import CheckpointError
+
+    tensors = load_file(str(tiny_weights))
+    name = next(iter(tensors))
+    tensors[name] = tensors[name].flatten()[:1].clone()
+    path = tiny_safetensors(tmp_path / "reshaped.safetensors", {"size": 64, "style_dim": 64, "motion_dim": 8, "width": 0.0625}, tensors)
+    with pytest.raises(CheckpointError, match=f"declared size 64.*mis-shaped \\({name}"):
+        read_checkpoint(path)
+
+
+class _Payload:
+    def __reduce__(self) -> tuple:
+        return (os.system, ("touch pwned",))
+
+
+def test_pickle_with_code_is_refused_and_never_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from dpe_cli.checkpoint import read_checkpoint
+    from dpe_cli.errors import CheckpointError
+
+    path = tmp_path / "evil.pt"
+    torch.save({"gen": {"x": torch.zeros(1)}, "payload": _Payload()}, path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError) as caught:
+        read_checkpoint(path)
+    message = caught.value.one_line()
+    assert "code or objects that a safe load refuses (posix.system)" in message
+    assert "truncated" not in message and ".safetensors" in message
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_damaged_zip_always_has_a_reason(tmp_path: Path) -> None:
+    import torch
+
+    from dpe_cli.checkpoint import read_checkpoint
+    from dpe_cli.errors import CheckpointError
+
+    good = tmp_path / "good.pt"
+    torch.save({"gen": {"a": torch.randn(50, 50)}}, good)
+    data = good.read_bytes()
+    for start in range(0, len(data), 23):
+        damaged = bytearray(data)
+        damaged[start : start + 16] = bytes(b ^ 0xFF for b in damaged[start : start + 16])
+        path = tmp_path / "damaged.pt"
+        path.write_bytes(bytes(damaged))
+        try:
+            read_checkpoint(path)
+        except CheckpointError as exc:
+            message = exc.one_line()
+            if message.startswith("cannot read"):
+                reason = message.split(": ", 1)[1].split(" (the file")[0]
+                assert sum(c.isalnum() for c in reason) >= 3, message
+
+
+@pytest.mark.parametrize("text", ["", ". ", "\n:\n"])
+def test_reason_is_never_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    import torch
+
+    from dpe_cli.checkpoint import read_checkpoint
+    from dpe_cli.errors import CheckpointError
+
+    path = tmp_path / "damaged.pt"
+    torch.save({"gen": {"a": torch.zeros(1)}}, path)
+
+    def damaged(*_: object, **__: object) -> None:
+        raise RuntimeError(text)
+
+    monkeypatch.setattr(torch, "load", damaged)
+    with pytest.raises(CheckpointError, match=r"cannot read .*damaged\.pt: RuntimeError while reading the data \(the file"):
+        read_checkpoint(path)

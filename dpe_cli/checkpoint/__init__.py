@@ -12,10 +12,11 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +32,7 @@ from dpe_cli.checkpoint.official import (
     infer_config,
     lia_target,
 )
-from dpe_cli.errors import CheckpointError, InputError
+from dpe_cli.errors import CheckpointError, InputError, single_line
 from dpe_cli.model import DPE, DPEConfig, Discriminator
 
 FORMAT_NAME = "dpe-cli"
@@ -40,6 +41,7 @@ WEIGHTS_ENV = "DPE_WEIGHTS"
 WEIGHTS_DIR = Path("weights")
 # Preferred names in weights/: the official model first, then anything else.
 PREFERRED_NAMES = ("dpe.safetensors", "dpe.pt")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,28 @@ def detect_format(path: Path) -> str:
     raise CheckpointError(f"{path} is not a DPE checkpoint", "expected a .safetensors file from `dpe weights convert` or the official dpe.pt")
 
 
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+_UNPICKLER_DETAIL = "WeightsUnpickler error:"
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    """Why ``torch.load`` failed, in one line: a refused object (what a safe load is for,
+    not damage), or the first sentence of the damage, never an empty reason."""
+    text = str(exc)
+    refused = _REFUSED_GLOBAL.search(text)
+    if refused:
+        return CheckpointError(
+            f"{path} holds code or objects that a safe load refuses ({refused.group(1)}); nothing in it was run",
+            "convert it to a plain state dict with the official code, or use a .safetensors file",
+        )
+    detail = text.split(_UNPICKLER_DETAIL)[-1]
+    line = next((line.strip() for line in detail.splitlines() if line.strip()), "")
+    reason = line.split(". ")[0].strip(" .:")
+    if not any(c.isalnum() for c in reason):
+        reason = f"{type(exc).__name__} while reading the data"
+    return CheckpointError(f"cannot read {path}: {reason[:120]}", "the file is truncated, corrupt or not a PyTorch checkpoint; download it again")
+
+
 def _load_torch(path: Path) -> dict:
     """``torch.load`` restricted to tensors and plain containers, plus the training
     checkpoints' ``argparse.Namespace`` (their ``args``), which is all they hold."""
@@ -77,12 +101,7 @@ def _load_torch(path: Path) -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip errors, unpickling refusals, truncation
-        text = str(exc).strip()
-        reason = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
-        raise CheckpointError(
-            f"cannot read {path}: {reason[:120]}",
-            "the file is truncated, corrupt or not a PyTorch checkpoint; download it again",
-        ) from exc
+        raise _unreadable(path, exc) from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} does not hold a state dict", "expected the official dpe.pt ({'gen': ...})")
     return obj
@@ -143,26 +162,48 @@ def translate(
     return mapped
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+def _safetensors_call(path: Path, read: Callable[[], T]) -> T:
+    """``read()``, with safetensors' complaints about a damaged file as one CheckpointError."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = dict(fh.metadata() or {})
-        tensors = load_file(str(path))
+        return read()
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path}: {str(exc)[:160]}", "the file is truncated or corrupt; convert or download it again") from exc
+        raise CheckpointError(f"cannot read {path}: {single_line(str(exc))[:160]}", "the file is truncated or corrupt; convert or download it again") from exc
+
+
+def _read_safetensors_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """The metadata and every tensor's shape, from the header alone (no tensor is loaded)."""
+    from safetensors.torch import safe_open
+
+    def read() -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+        with safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {}), {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}
+
+    metadata, shapes = _safetensors_call(path, read)
     if metadata.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is a safetensors file without dpe metadata", "write it with `dpe weights convert` or dpe train")
-    return tensors, metadata
+    return metadata, shapes
 
 
 def _config_from_metadata(path: Path, metadata: dict[str, str]) -> DPEConfig:
+    """The declared config, within the bounds of :class:`DPEConfig` (checked before use)."""
     try:
         return DPEConfig.from_dict(json.loads(metadata["config"]))
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
         raise CheckpointError(f"{path} has no valid model config in its metadata", "re-create it with `dpe weights convert`") from exc
+    except InputError as exc:
+        raise CheckpointError(f"{path} declares a model config no DPE has ({exc.message})", "the file is damaged or not from dpe; convert or download it again") from exc
+
+
+def _check_declared_shapes(path: Path, config: DPEConfig, shapes: dict[str, tuple[int, ...]]) -> None:
+    """The header's tensors must be exactly the declared model's, compared on the meta
+    device: a header that lies about either costs no memory."""
+    with torch.device("meta"):
+        skeleton = DPE(config)
+        declared = {key: torch.empty(shape) for key, shape in shapes.items()}
+    summary = f"{path.name} (declared size {config.size}, width {config.width:g}, style_dim {config.style_dim}, motion_dim {config.motion_dim})"
+    translate(declared, skeleton, lambda k: k, summary)
 
 
 def read_checkpoint(path: str | Path) -> tuple[DPE, CheckpointInfo]:
@@ -170,10 +211,13 @@ def read_checkpoint(path: str | Path) -> tuple[DPE, CheckpointInfo]:
     path = Path(path).expanduser()
     fmt = detect_format(path)
     if fmt == "safetensors":
-        tensors, metadata = _read_safetensors(path)
+        from safetensors.torch import load_file
+
+        metadata, shapes = _read_safetensors_header(path)
         config = _config_from_metadata(path, metadata)
+        _check_declared_shapes(path, config, shapes)
+        state = _safetensors_call(path, lambda: load_file(str(path)))
         model = DPE(config)
-        state = translate(tensors, model, lambda k: k, f"{path.name}")
         kind = "safetensors"
     else:
         state_official = official_generator_state(_load_torch(path))

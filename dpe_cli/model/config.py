@@ -9,6 +9,9 @@ from dpe_cli.errors import InputError
 
 # Channels per resolution in the official release (StyleGAN2 table, channel_multiplier=1).
 BASE_CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32}
+MAX_WIDTH = 2.0  # 512 px at width 2 is about 1 GB of float32 weights
+MAX_STYLE_DIM = 1024
+MAX_MOTION_DIM = 128
 
 
 @dataclass(frozen=True)
@@ -25,14 +28,19 @@ class DPEConfig:
     width: float = 1.0
 
     def __post_init__(self) -> None:
+        # Bounds a real DPE needs (the official model is 256 px, width 1, 512/20) with room to
+        # grow; a checkpoint's metadata is checked against them before anything is allocated,
+        # so a lying file cannot make dpe build a model of hundreds of gigabytes.
         if self.size not in (64, 128, 256, 512):
             raise InputError(f"image size {self.size} is not supported", "use 64, 128, 256 or 512")
-        if not 0 < self.width <= 4:
-            raise InputError(f"width {self.width} is out of range", "use a fraction in (0, 4], 1 = official")
-        if self.style_dim < 1 or not 1 <= self.motion_dim <= self.style_dim:
+        if not 0 < self.width <= MAX_WIDTH:
+            raise InputError(f"width {self.width} is out of range", f"use a fraction in (0, {MAX_WIDTH:g}], 1 = official")
+        if not 1 <= self.style_dim <= MAX_STYLE_DIM:
+            raise InputError(f"style_dim {self.style_dim} is out of range", f"use 1 to {MAX_STYLE_DIM}, 512 = official")
+        if not 1 <= self.motion_dim <= min(self.style_dim, MAX_MOTION_DIM):
             raise InputError(
-                f"style_dim {self.style_dim} / motion_dim {self.motion_dim} are inconsistent",
-                "motion_dim must be between 1 and style_dim",
+                f"motion_dim {self.motion_dim} is out of range for style_dim {self.style_dim}",
+                f"motion_dim must be between 1 and style_dim (at most {MAX_MOTION_DIM}), 20 = official",
             )
 
     def channels(self, resolution: int) -> int:
