@@ -59,15 +59,18 @@ class _Rate(ProgressColumn):
 
 
 class _RichStage(Stage):
-    def __init__(self, progress: Progress, task_id: int) -> None:
-        self._progress, self._task = progress, task_id
+    def __init__(self, progress: Progress, task_id: int, shortened: dict[int, float]) -> None:
+        self._progress, self._task, self._shortened = progress, task_id, shortened
 
     def advance(self, n: int = 1) -> None:
         self._progress.advance(self._task, n)
 
     def close(self) -> None:
+        """A pass that ends early (the frame count was an estimate) shows as complete; the
+        estimate is kept in case the run failed, whose bar must not read 100 %."""
         task = self._progress.tasks[self._task]
         if task.total is not None and task.completed < task.total:
+            self._shortened[self._task] = task.total
             self._progress.update(self._task, total=task.completed)
 
 
@@ -89,9 +92,10 @@ class RichReporter(Reporter):
             console=self.console,
             transient=False,
         )
+        self._shortened: dict[int, float] = {}
 
     def stage(self, description: str, total: int | None) -> Stage:
-        return _RichStage(self._progress, self._progress.add_task(description, total=total))
+        return _RichStage(self._progress, self._progress.add_task(description, total=total), self._shortened)
 
     def note(self, message: str) -> None:
         self._progress.console.print(f"[yellow]note:[/] {message}", highlight=False)
@@ -101,4 +105,7 @@ class RichReporter(Reporter):
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is not None:  # interrupted or failed: the bars stay where the work stopped
+            for task_id, total in self._shortened.items():
+                self._progress.update(task_id, total=total)
         self._progress.stop()

@@ -406,3 +406,87 @@ def test_reason_is_never_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(torch, "load", damaged)
     with pytest.raises(CheckpointError, match=r"cannot read .*damaged\.pt: RuntimeError while reading the data \(the file"):
         read_checkpoint(path)
+
+
+# --- 8. messages -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [None, KeyboardInterrupt])
+def test_progress_bar_of_a_stopped_run_is_not_complete(error: type[BaseException] | None) -> None:
+    import io
+
+    from rich.console import Console
+
+    from dpe_cli.progress import RichReporter
+
+    reporter = RichReporter(Console(file=io.StringIO(), width=120))
+    try:
+        with reporter:
+            stage = reporter.stage("editing", 100)
+            stage.advance(40)
+            stage.close()  # what the pipeline's finally does
+            if error is not None:
+                raise error
+    except KeyboardInterrupt:
+        pass
+    (task,) = reporter._progress.tasks
+    assert task.finished is (error is None)
+    assert task.completed == 40 and task.total == (40 if error is None else 100)
+
+
+def test_opencv_error_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    from dpe_cli import cli
+
+    def fail(*_: object) -> int:
+        cv2.cvtColor(np.zeros((0, 0, 3), np.uint8), cv2.COLOR_RGB2BGR)  # raises cv2.error
+        return 0
+
+    monkeypatch.setattr(cli, "_invoke", fail)
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["info"])
+    assert caught.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: OpenCV") and "error: error" not in err
+
+
+# --- 6. eval compare pairs frames by time ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same 2 s of moving test pattern at 30 and 15 fps, and a 16:9 crop of it."""
+    from conftest import ffmpeg
+
+    folder = tmp_path_factory.mktemp("rates")
+    clips = {name: folder / f"{name}.mp4" for name in ("30fps", "15fps", "wide")}
+    source = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=2"]
+    ffmpeg(*source, "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv444p", str(clips["30fps"]))
+    ffmpeg("-i", str(clips["30fps"]), "-vf", "fps=15", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv444p", str(clips["15fps"]))
+    ffmpeg("-i", str(clips["30fps"]), "-vf", "crop=160:90", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv444p", str(clips["wide"]))
+    return clips
+
+
+def compare(generated: Path, reference: Path) -> dict:
+    import json
+
+    from typer.testing import CliRunner
+
+    from dpe_cli.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "compare", str(generated), str(reference), "--json", "-q", "--no-csim"])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_compare_pairs_frames_by_timestamp(rates: dict[str, Path]) -> None:
+    out = compare(rates["15fps"], rates["30fps"])
+    assert out["frames"] == 30
+    assert out["psnr"] > 40  # paired by index (frame i with frame i of twice the rate): 13 dB
+
+
+def test_compare_refuses_a_different_aspect_ratio(rates: dict[str, Path]) -> None:
+    with pytest.raises(InputError, match="160x90 but the reference .* is 160x120: different aspect ratios"):
+        compare(rates["wide"], rates["30fps"])

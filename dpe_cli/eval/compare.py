@@ -1,9 +1,12 @@
 """``dpe eval compare``: score an already generated video against reference videos or images.
 
-Frames are paired by index (generated frame i with reference frame i); the shortest video
-decides the length, and a still image is the reference for every frame. When the generated
-video and the pixel reference differ in size, the generated frames are scaled to the
-reference's size (area filter) before PSNR/SSIM/LPIPS.
+Frames are paired by timestamp: every reference video is resampled to the generated video's
+frame rate (as the editing pipeline resamples a driver), so a 15 fps output is scored against
+the 30 fps reference frames shown at the same moments, not against the first half of the
+reference. The shortest video decides the length, and a still image is the reference for
+every frame. When the generated video and the pixel reference differ in size, the generated
+frames are scaled to the reference's size (area filter) before PSNR/SSIM/LPIPS; a different
+aspect ratio is refused, since scaling would distort every face it measures.
 """
 
 from __future__ import annotations
@@ -12,17 +15,26 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
+from dpe_cli.errors import InputError
 from dpe_cli.eval.scoring import Frame, References, Scorer
 
+if TYPE_CHECKING:
+    from dpe_cli.video.probe import MediaInfo
 
-def _stream(path: Path, stack: ExitStack, size: tuple[int, int] | None = None) -> tuple[Iterator[Frame], int | None]:
-    """Frames of a video (and its frame count), or one Frame repeated forever for an image;
-    the decoder is stopped when ``stack`` closes."""
+ASPECT_TOLERANCE = 0.01  # relative; odd sizes rounded by a scaler (255x256 vs 256x256) pass
+
+
+def _stream(
+    path: Path, stack: ExitStack, *, fps: Fraction | None = None, size: tuple[int, int] | None = None
+) -> tuple[Iterator[Frame], int | None]:
+    """Frames of a video at ``fps`` (and their count), or one Frame repeated forever for an
+    image; the decoder is stopped when ``stack`` closes."""
     from dpe_cli.video.reader import FrameReader
 
-    reader = stack.enter_context(FrameReader(path, size=size))
+    reader = stack.enter_context(FrameReader(path, fps=fps, size=size))
     if reader.info.kind == "image":
         return repeat(Frame(next(iter(reader)))), None
     return (Frame(rgb) for rgb in reader), reader.frame_count_estimate
@@ -45,17 +57,19 @@ def compare_videos(
     from dpe_cli.video.probe import probe
 
     ref_info, gen_info = probe(reference), probe(generated)
+    _check_aspect(gen_info, ref_info)
     ref_size = (ref_info.width, ref_info.height)
+    rate = gen_info.fps if gen_info.kind == "video" else None
     with ExitStack() as stack:
         gen_frames, gen_count = _stream(
-            generated, stack, None if (gen_info.width, gen_info.height) == ref_size else ref_size
+            generated, stack, size=None if (gen_info.width, gen_info.height) == ref_size else ref_size
         )
         roles = {"pixel": reference, "pose": pose_reference or reference, "identity": identity_reference or reference}
         # One stream per distinct file: a file given twice is decoded and analysed once.
         opened: dict[Path, tuple[Iterator[Frame], int | None]] = {}
         for path in roles.values():
             if path.resolve() not in opened:
-                opened[path.resolve()] = _stream(path, stack)
+                opened[path.resolve()] = _stream(path, stack, fps=rate)
         limits = [n for _, n in opened.values() if n is not None]
         limits += [n for n in (gen_count, max_frames) if n is not None]
         total = min(limits) if limits else 1
@@ -73,3 +87,13 @@ def compare_videos(
             if on_frame is not None:
                 on_frame()
         return rows
+
+
+def _check_aspect(generated: MediaInfo, reference: MediaInfo) -> None:
+    ratio = (generated.width / generated.height) / (reference.width / reference.height)
+    if abs(ratio - 1) > ASPECT_TOLERANCE:
+        raise InputError(
+            f"{generated.path} is {generated.width}x{generated.height} but the reference {reference.path} is "
+            f"{reference.width}x{reference.height}: different aspect ratios",
+            "crop or pad one to the other's shape first; scaling would distort the faces being scored",
+        )
