@@ -323,3 +323,29 @@ def test_vfr_source_round_trip_keeps_duration(tmp_path: Path) -> None:
     assert back.duration == pytest.approx(info.duration, abs=2 * one_frame)
     assert audio_duration(out) == pytest.approx(back.duration, abs=2 * one_frame)
     assert leftovers(tmp_path) == ["back.mp4", "vfr.mp4"]
+
+
+# --- damaged sources and trims (issue 15) --------------------------------------------------
+
+
+def test_reader_counts_decode_errors_of_a_damaged_source(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clean))
+    data = bytearray(clean.read_bytes())
+    noise = np.random.default_rng(1)
+    for start in range(len(data) // 3, 2 * len(data) // 3, 997):  # the middle of the video data
+        data[start : start + 40] = noise.integers(0, 256, 40, np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    healthy, broken = FrameReader(clean), FrameReader(damaged)
+    assert sum(1 for _ in healthy) == sum(1 for _ in broken) == 100  # ffmpeg conceals and goes on
+    assert healthy.decode_errors == 0
+    assert broken.decode_errors > 0
+
+
+def test_start_in_the_last_frame_is_past_the_end_not_corruption(clip30: Path) -> None:
+    duration = probe(clip30).duration
+    reader = FrameReader(clip30, start=duration - 0.01)
+    with pytest.raises(InputError, match=f"past the last frame \\(the video is {duration:.2f} s long\\)") as caught:
+        list(reader)
+    assert "corrupt" not in str(caught.value)

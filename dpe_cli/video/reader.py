@@ -7,6 +7,7 @@ the scaling; stills go through OpenCV, which also applies EXIF orientation.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +33,14 @@ from dpe_cli.video.probe import (
 )
 
 
+# What ffmpeg's decoders report for a damaged stream (one line per damaged slice or frame).
+_DECODE_ERROR = re.compile(
+    r"error while decoding|concealing|corrupt|invalid nal|decode_slice_header error|missing picture"
+    r"|non-existing [ps]ps|invalid data found",
+    re.IGNORECASE,
+)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as RGB uint8 HxWx3, upright according to its EXIF orientation."""
     p = existing_file(path)
@@ -49,6 +58,10 @@ class FrameReader(Closing):
     at a constant ``fps`` (the source's average rate by default, so variable-frame-rate input
     keeps its duration), resampled by timestamps like ffmpeg's ``fps`` filter. A still image
     yields itself once. Frames are freshly allocated, so callers may modify or keep them.
+
+    ffmpeg conceals a damaged stream and goes on; ``decode_errors`` counts the errors it
+    reported during the latest pass (valid once that pass has ended), so
+    callers can warn that the frames are not what the file should hold.
     """
 
     def __init__(
@@ -81,6 +94,7 @@ class FrameReader(Closing):
         self.fps: Fraction = as_fraction(fps) if fps is not None else self.info.fps
         self.frame_count_estimate: int = self._estimate(fps is None)
         self._proc: subprocess.Popen[bytes] | None = None
+        self.decode_errors = 0
 
     def _estimate(self, native_rate: bool) -> int:
         if self.info.kind == "image":
@@ -119,6 +133,13 @@ class FrameReader(Closing):
                     count += 1
                     yield frame
                 returncode = proc.wait()
+                if count == 0 and returncode == 0 and self.start > 0:
+                    # Within the last frame's interval: the healthy file has no frame left.
+                    raise InputError(
+                        f"{self.info.path}: start {self.start:g} s is past the last frame "
+                        f"(the video is {self.info.duration:.2f} s long)",
+                        "use an earlier start time",
+                    )
                 if count == 0:
                     err.seek(0)
                     reason = ffmpeg_reason(err.read().decode(errors="replace"))
@@ -131,6 +152,7 @@ class FrameReader(Closing):
                 _stop(proc)
                 if self._proc is proc:
                     self._proc = None
+                self.decode_errors = _count_decode_errors(err)
 
     def _command(self) -> list[str]:
         trim = {"ss": self.start} if self.start else {}
@@ -168,6 +190,11 @@ def _read_full(pipe: IO[bytes], buffer: np.ndarray) -> int:
             break
         done += n
     return done
+
+
+def _count_decode_errors(log: IO[bytes]) -> int:
+    log.seek(0)
+    return sum(1 for line in log if _DECODE_ERROR.search(line.decode(errors="replace")))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
