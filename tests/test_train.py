@@ -518,3 +518,14 @@ def test_pixel_pyramid_sees_how_far_a_blob_moved():
     tiered = [float(pyramid.per_sample(blob(20 + d), target)) for d in (0, 8, 16)]
     assert plain[1] == pytest.approx(plain[0], rel=0.02)
     assert tiered[0] == 0 and tiered[2] > tiered[1] * 1.1
+
+
+def test_prepare_data_fails_when_every_video_failed(tmp_path, capfd):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("a.mp4", "b.mkv"):
+        (raw / name).write_bytes(os.urandom(2048))
+    assert dpe("prepare-data", str(raw), str(tmp_path / "crops")) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert sum("skipping" in line for line in err) == 2
+    assert err[-1].startswith("error: nothing was prepared: all 2 videos under") and "done:" not in "".join(err)

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, stderr
+from dpe_cli.errors import InputError
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE
 from dpe_cli.interrupt import interruption
 
@@ -123,6 +124,7 @@ def prepare_data(
     """Crop raw videos to face clips for dpe train (the same detection and fixed box as dpe edit-*).
 
     Unreadable or faceless videos are skipped with a warning; finished crops are kept on a rerun.
+    Exit code 2 when no video could be prepared.
     """
     from dpe_cli.train.prepare import PrepareSettings
     from dpe_cli.train.prepare import prepare_data as run_prepare
@@ -141,10 +143,15 @@ def prepare_data(
             "existing": [str(p) for p in summary.existing],
             "failed": [{"path": str(p), "error": e} for p, e in summary.failed],
         })  # fmt: skip
-    elif not quiet:
+    elif not quiet and (summary.written or summary.existing):
         stderr.print(
             f"[green]done:[/] {len(summary.written)} cropped, {len(summary.existing)} already there, {len(summary.failed)} skipped -> {out_dir}",
             highlight=False,
+        )
+    if summary.failed and not (summary.written or summary.existing):
+        raise InputError(
+            f"nothing was prepared: all {len(summary.failed)} videos under {raw_dir} failed",
+            "the warnings above name each video and why",
         )
 
 
