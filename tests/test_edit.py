@@ -155,6 +155,116 @@ def test_motion_controls():
     torch.testing.assert_close(smooth[:, 0], torch.tensor([1.0, 2.0, 3.5]))
     with pytest.raises(InputError):
         MotionControl(smooth=1.0)
+    with pytest.raises(InputError):
+        MotionControl(strength=float("nan"))
+
+
+def test_relative_driving_of_a_video_by_itself_is_its_own_motion():
+    """Relative driving starts from the source's first edited frame, so a video driven by
+    itself is rendered with its own vectors (the identity edit), at any strength."""
+    own = torch.tensor([[1.0, 2.0], [4.0, -1.0], [0.5, 3.0]])
+    for strength in (1.0, 0.5):
+        control = MotionControl(strength=strength, relative=True)
+        torch.testing.assert_close(control(own[:2], own[:2]), own[:2])
+        torch.testing.assert_close(control(own[2:], own[2:]), own[2:])  # the anchor is kept across batches
+
+
+def test_per_frame_weights_fade_the_edit():
+    driver = torch.tensor([[2.0], [2.0], [2.0]])
+    source = torch.tensor([[0.0], [0.0], [0.0]])
+    faded = MotionControl()(driver, source, torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(faded[:, 0], torch.tensor([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError):
+        MotionControl()(driver, None, torch.tensor([0.0, 0.5, 1.0]))
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 100.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+@pytest.mark.parametrize("how", ["strength 0", "self-driven relative"])
+def test_an_edit_that_changes_nothing_is_lossless(tiny_weights, tmp_path, how):
+    """--strength 0, or the source driving itself with --relative, gives back the decoded
+    source frames, face included (the change paste against the model's reconstruction)."""
+    source = media("talk_full_590.mp4")
+    options = {"strength": 0.0} if how == "strength 0" else {"relative": True}
+    out = tmp_path / "frames"
+    request = EditRequest(source=source, driver=source, output=str(out) + "/", weights=tiny_weights, duration=0.4, **options)
+    report = EditJob(request).run()
+    edited, original = read_all(out), list(FrameReader(source, duration=0.4))
+    assert len(edited) == len(original) == report["frames"] == 10
+    assert report["paste_method"] == "change" and report["paste_reference"] == "model"
+    assert min(_psnr(a, b) for a, b in zip(edited, original)) >= 50
+
+
+def test_replace_paste_is_one_option_away_and_changes_the_face(tiny_weights, tmp_path):
+    source = media("talk_full_590.mp4")
+    psnr = {}
+    for method in ("change", "replace"):
+        out = tmp_path / method
+        request = EditRequest(source=source, driver=source, output=str(out) + "/", weights=tiny_weights, duration=0.2, relative=True, paste_method=method)
+        report = EditJob(request).run()
+        psnr[method] = np.mean([_psnr(a, b) for a, b in zip(read_all(out), FrameReader(source, duration=0.2))])
+        assert report["paste_method"] == method
+    assert psnr["replace"] < 40 < psnr["change"]  # the replace paste resamples the face through the model
+
+
+def test_mouth_mask_keeps_the_eyes_of_the_source(tiny_weights, tmp_path):
+    """Dubbing: with --mask mouth the eyes and brows stay the source's, bit for bit."""
+    from dpe_cli.face import FaceMesh
+    from dpe_cli.face.landmarks import LEFT_BROW, LEFT_EYE, LIPS, RIGHT_BROW, RIGHT_EYE
+
+    source = media("talk_full_844.mp4")
+    out = tmp_path / "frames"
+    request = EditRequest(source=source, driver=media("dpe_driver_crop.mp4"), output=str(out) + "/", weights=tiny_weights, duration=0.2, mask="mouth")
+    report = EditJob(request).run()
+    assert report["mask"] == "mouth"
+    original = list(FrameReader(source, duration=0.2))
+    with FaceMesh(static_image_mode=True) as mesh:
+        points = mesh(original[0])[:, :2].round().astype(int)
+    edited = read_all(out)[0].astype(int)
+    eyes = points[list(LEFT_EYE + RIGHT_EYE + LEFT_BROW + RIGHT_BROW)]
+    assert all((edited[y, x] == original[0][y, x]).all() for x, y in eyes)
+    lips = points[list(LIPS)]
+    assert np.mean([np.abs(edited[y, x] - original[0][y, x]).sum() for x, y in lips]) > 3
+
+
+def test_edit_span_keeps_every_other_frame_and_fades(tiny_weights, tmp_path):
+    """--edit-start/--edit-end: frames outside the span are the source's; inside, the edit
+    fades in and out (no jump at the span's ends); the output keeps every frame."""
+    source = media("talk_full_590.mp4")
+    out = tmp_path / "frames"
+    request = EditRequest(source=source, driver=media("dpe_driver_crop.mp4"), output=str(out) + "/", weights=tiny_weights,
+                          duration=1.2, edit_start=0.2, edit_end=1.0, fade=0.2, mask="box")
+    report = EditJob(request).run()
+    edited, original = read_all(out), list(FrameReader(source, duration=1.2))
+    assert len(edited) == len(original) == report["frames"] == 30
+    change = [float(np.abs(a.astype(int) - b).mean()) for a, b in zip(edited, original)]
+    assert all(c == 0 for c in change[:6]) and all(c == 0 for c in change[25:])  # before 0.2 s, from 1.0 s
+    assert change[5 + 5] > 0 and report["frames_edited"] < 20
+    assert change[6] < change[8] < change[12]  # fading in over 0.2 s (5 frames)
+    assert change[24] < change[20]  # and out
+    assert report["edit_span"] == [0.2, 1.0]
+
+
+@pytest.mark.parametrize("options", [{"relative": True}, {"strength": 0.5}, {"smooth": 0.5}])
+def test_bf16_works_with_every_motion_control(tiny_weights, tmp_path, options):
+    out = tmp_path / "bf16.mp4"
+    request = EditRequest(source=media("dpe_source_crop.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(out), weights=tiny_weights,
+                          duration=0.2, crop="none", precision="bf16", **options)
+    assert EditJob(request).run()["frames"] == 5
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [({"box_scale": 100.0}, "box-scale"), ({"box_scale": float("nan")}, "box-scale"), ({"fade": -1.0}, "fade"),
+     ({"edit_start": 2.0, "edit_end": 1.0}, "span"), ({"mask": "nose"}, "mask"), ({"paste_method": "blend"}, "paste"),
+     ({"paste_reference": "truth"}, "paste-reference"), ({"feather": 0.5}, "feather")],
+)
+def test_request_rejects_bad_values_before_any_work(tmp_path, options, match):
+    with pytest.raises(InputError, match=match):
+        EditRequest(source=tmp_path / "a.mp4", driver=tmp_path / "b.mp4", output=str(tmp_path / "o.mp4"), **options)
 
 
 def _noise_video(path: Path, seconds: float = 1.0) -> Path:

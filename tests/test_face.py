@@ -25,6 +25,7 @@ from dpe_cli.face import (
 import dpe_cli.face.crop as crop_module
 from dpe_cli.face.crop import crop
 from dpe_cli.face.landmarks import FACE_OVAL
+from dpe_cli.face.smoothing import OneEuroFilter
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 DPE_CROPS = ("dpe_source_crop.mp4", "dpe_driver_crop.mp4")
@@ -298,12 +299,19 @@ def assert_only_box_changed(frame, out, box):
     assert np.array_equal(out[outside], frame[outside])
 
 
+def landmarks_in_frame(frame, box):
+    """Face-mesh points of the frame's face, in frame pixels."""
+    with FaceMesh(static_image_mode=True) as mesh:
+        points = mesh(crop(frame, box, 256))[:, :2]
+    return points * box.size / 256 + (box.x, box.y)
+
+
 @pytest.mark.parametrize("mask", ["face", "box"])
-def test_paste_blends_only_inside_the_box(talk_844, mask):
+def test_replace_paste_blends_only_inside_the_box(talk_844, mask):
     frame, box, source, edited = paste_case(talk_844)
     height, width = frame.shape[:2]
-    with Paster(box, width, height, mask=mask) as paster:
-        out = paster.paste(frame, edited, source_crop=source)
+    with Paster(box, width, height, mask=mask, method="replace") as paster:
+        out = paster.paste(frame, edited)
     assert_only_box_changed(frame, out, box)
     edge = np.s_[box.y : box.y + box.size, box.x : box.x + 2]  # the mask is 0 at the box edge
     assert np.array_equal(out[edge], frame[edge])
@@ -312,17 +320,13 @@ def test_paste_blends_only_inside_the_box(talk_844, mask):
     assert (paster.frames, paster.fallbacks) == (1, 0)
 
 
-def test_face_mask_follows_the_edited_face(talk_844):
-    frame, box, source, _ = paste_case(talk_844)
+def test_face_mask_follows_the_face_in_the_frame(talk_844):
+    frame, box, _, edited = paste_case(talk_844)
     height, width = frame.shape[:2]
-    edited = np.ascontiguousarray(source[..., ::-1])  # colours swapped: still a face
     # a background point inside the box, beside the head at eye height
     point = np.s_[box.y + box.size // 2, box.x + box.size // 8]
     cheek = np.s_[box.y + box.size // 2, box.x + box.size // 2 - box.size // 10]
-    with (
-        Paster(box, width, height, mask="face") as face,
-        Paster(box, width, height, mask="box") as whole,
-    ):
+    with Paster(box, width, height, mask="face", method="replace") as face, Paster(box, width, height, mask="box", method="replace") as whole:
         out = face.paste(frame, edited)
         assert face.fallbacks == 0
         assert np.array_equal(out[point], frame[point])
@@ -330,35 +334,122 @@ def test_face_mask_follows_the_edited_face(talk_844):
         assert not np.array_equal(whole.paste(frame, edited)[point], frame[point])
 
 
-def test_paste_falls_back_to_box_mask_without_a_face(talk_844):
-    frame, box, source, _ = paste_case(talk_844)
+def test_mask_without_a_face_keeps_the_last_landmarks_or_falls_back_to_the_box(talk_844):
+    frame, box, _, _ = paste_case(talk_844)
     height, width = frame.shape[:2]
-    faceless = noise()
-    with (
-        Paster(box, width, height, mask="face") as face,
-        Paster(box, width, height, mask="box") as whole,
-    ):
-        out = face.paste(frame, faceless)
-        assert (face.frames, face.fallbacks) == (1, 1)
-        assert np.array_equal(out, whole.paste(frame, faceless))
-        face.paste(frame, faceless, source_crop=source)  # the mask follows the source's face
-        assert (face.frames, face.fallbacks) == (2, 1)
+    faceless = cv2.resize(noise(), (width, height))
+    with Paster(box, width, height, mask="face") as face, Paster(box, width, height, mask="box") as whole:
+        assert np.array_equal(face.mask(faceless), whole.mask(faceless))  # no face seen yet: the box
+        assert face.fallbacks == 1
+        with_face = face.mask(frame)
+        assert np.array_equal(face.mask(faceless), with_face)  # the last landmarks are kept
+        assert face.fallbacks == 2
+
+
+def test_change_paste_keeps_the_frames_detail(talk_844):
+    """The change paste adds the edit's change to the frame's own pixels: a small uniform change
+    keeps every detail of the frame, a lossless no-op returns it bit for bit, and only a large
+    change shows the model's (soft) picture, without a ghost of the frame underneath."""
+    frame, box, _, _ = paste_case(talk_844)
+    height, width = frame.shape[:2]
+    reference = crop(frame, box, 64)
+    with Paster(box, width, height, method="change") as paster:
+        assert np.array_equal(paster.paste(frame, reference, reference), frame)
+        brighter = np.clip(reference.astype(int) + 6, 0, 255).astype(np.uint8)
+        out = paster.paste(frame, brighter, reference)
+    with Paster(box, width, height, method="replace") as replace:
+        soft = replace.paste(frame, brighter)
+    cx, cy = box.x + box.size // 2, box.y + int(box.size * 0.55)
+    centre = np.s_[cy - 40 : cy + 40, cx - 40 : cx + 40]
+    added = out[centre].astype(int) - frame[centre]
+    assert abs(added.mean() - 6) < 1 and added.std() < 1.5  # the same frame, 6 levels brighter
+    assert (soft[centre].astype(int) - frame[centre]).std() > 3 * added.std()  # replace blurs it
+    assert_only_box_changed(frame, out, box)
+
+    # A large change (a dark patch where the mouth is) shows the edit there, no ghost.
+    changed = reference.copy()
+    changed[36:48, 24:40] = 20
+    with Paster(box, width, height, method="change", mask="box") as paster:
+        out = paster.paste(frame, changed, reference)
+    s = box.size / 64
+    inner = np.s_[box.y + round(39 * s) : box.y + round(45 * s), box.x + round(27 * s) : box.x + round(37 * s)]
+    assert np.abs(out[inner].astype(int) - 20).max() <= 6
+
+
+@pytest.mark.parametrize(("region", "inside", "outside"), [("mouth", (13, 152), (159, 386)), ("eyes", (159, 386), (13, 152)), ("mouth,eyes", (13, 159), ())])
+def test_region_masks_cover_their_part_of_the_face(talk_844, region, inside, outside):
+    frame, box, _, _ = paste_case(talk_844)
+    height, width = frame.shape[:2]
+    points = landmarks_in_frame(frame, box)
+    with Paster(box, width, height, mask=region) as paster:
+        mask = paster.mask(frame)
+    for index in inside:  # 13 upper lip, 152 chin, 159/386 upper eyelids
+        x, y = np.round(points[index] - (box.x, box.y)).astype(int)
+        assert mask[y, x] > 0.99, (region, index)
+    for index in outside:
+        x, y = np.round(points[index] - (box.x, box.y)).astype(int)
+        assert mask[y, x] < 0.01, (region, index)
+
+
+def test_landmark_smoothing_steadies_the_mask(talk_844):
+    """On a still face with sensor noise the smoothed mask changes less from frame to frame."""
+    frame, box, _, _ = paste_case(talk_844)
+    height, width = frame.shape[:2]
+    rng = np.random.default_rng(1)
+    frames = [np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    flicker = {}
+    for smooth in (False, True):
+        with Paster(box, width, height, mask="face", smooth=smooth) as paster:
+            masks = [paster.mask(f) for f in frames]
+        flicker[smooth] = np.mean([np.abs(a - b).mean() for a, b in zip(masks, masks[1:])])
+    assert flicker[True] < 0.6 * flicker[False]
 
 
 def test_paste_with_box_leaving_the_frame():
     frame = xy_pattern(120, 100)
     box = CropBox(-40, 40, 80)
-    with Paster(box, 120, 100, mask="box") as paster:
+    with Paster(box, 120, 100, mask="box", method="replace") as paster:
         out = paster.paste(frame, np.full((256, 256, 3), 255, np.uint8))
     assert_only_box_changed(frame, out, box)
     assert (out[80, 0] == 255).all()  # the box centre, on the frame's edge
 
 
-def test_paster_rejects_bad_options():
+@pytest.mark.parametrize(
+    "options",
+    [{"mask": "oval"}, {"mask": "box,face"}, {"mask": ""}, {"mask": "box", "feather": 0}, {"mask": "box", "method": "blend"}],
+)
+def test_paster_rejects_bad_options(options):
     with pytest.raises(InputError):
-        Paster(CropBox(0, 0, 10), 10, 10, mask="oval")
-    with pytest.raises(InputError):
-        Paster(CropBox(0, 0, 10), 10, 10, mask="box", feather=0)
+        Paster(CropBox(0, 0, 10), 10, 10, **options)
+
+
+def test_region_landmark_sets_are_mediapipes():
+    from dpe_cli.face import landmarks
+    from dpe_cli.face.detect import mediapipe_solutions
+
+    mesh = mediapipe_solutions().face_mesh
+    for ours, theirs in ((landmarks.LIPS, mesh.FACEMESH_LIPS), (landmarks.LEFT_EYE, mesh.FACEMESH_LEFT_EYE),
+                         (landmarks.RIGHT_EYE, mesh.FACEMESH_RIGHT_EYE), (landmarks.LEFT_BROW, mesh.FACEMESH_LEFT_EYEBROW),
+                         (landmarks.RIGHT_BROW, mesh.FACEMESH_RIGHT_EYEBROW)):
+        assert set(ours) == {i for edge in theirs for i in edge}
+
+
+# temporal smoothing
+
+
+def test_one_euro_filter_smooths_jitter_and_follows_motion():
+    rng = np.random.default_rng(0)
+    still = OneEuroFilter(25.0)
+    noisy = 0.5 + rng.normal(0, 0.002, (100, 4))
+    out = np.array([still(row) for row in noisy])
+    assert np.abs(np.diff(out[20:], axis=0)).mean() < 0.3 * np.abs(np.diff(noisy[20:], axis=0)).mean()
+    moving = OneEuroFilter(25.0)
+    ramp = np.linspace(0, 1, 50)[:, None]  # half a box per second: a head turning
+    followed = np.array([moving(row) for row in ramp])
+    assert np.abs(followed[-1] - ramp[-1]).max() < 0.04  # lags by about one frame
+    assert np.array_equal(OneEuroFilter(25.0)(np.ones(3)), np.ones(3))  # the first sample passes
+    with pytest.raises(ValueError):
+        OneEuroFilter(0.0)
 
 
 # landmarks

@@ -34,8 +34,13 @@ Crop = Annotated[str, typer.Option("--crop", help="auto: detect the face and cro
 Box = Annotated[str | None, typer.Option("--box", help="Fixed source crop box x,y,w,h in pixels (skips detection).")]
 BoxScale = Annotated[float, typer.Option("--box-scale", help="Crop box side relative to the face (larger shows more hair and neck).")]
 FaceIndex = Annotated[int, typer.Option("--face-index", min=0, help="Which face when several are visible: 0 is the largest.")]
-Mask = Annotated[str, typer.Option("--mask", help="Paste-back mask: face (the face region from the face mesh) or box (feathered box).")]
+Mask = Annotated[str, typer.Option("--mask", help="Regions of the edit pasted back: face, mouth (dubbing: eyes and brows stay the source's), eyes, box, or several joined by commas (mouth,eyes).")]
 Feather = Annotated[float, typer.Option("--feather", help="Mask edge softness (Gaussian sigma as a fraction of the box).")]
+Paste = Annotated[str, typer.Option("--paste", help="change: keep the frame's own full-resolution pixels and add only what the edit changes; replace: paste the model's picture (soft at the model's resolution).")]
+PasteReference = Annotated[str, typer.Option("--paste-reference", help="What --paste change measures the edit against: model (the model's reconstruction of the source: exact where nothing changes, one more generator pass) or source (the source crop: faster).")]
+EditStart = Annotated[float | None, typer.Option("--edit-start", min=0.0, help="Edit only from this time (seconds of the source); earlier frames stay as they are.", show_default=False)]
+EditEnd = Annotated[float | None, typer.Option("--edit-end", min=0.0, help="Edit only until this time (seconds of the source); later frames stay as they are.", show_default=False)]
+Fade = Annotated[float, typer.Option("--fade", min=0.0, max=10.0, help="Seconds over which the edit fades in and out at --edit-start/--edit-end.")]
 
 
 def _default_output(source: Path, tag: str) -> str:
@@ -79,6 +84,11 @@ def edit_expression(
     face_index: FaceIndex = 0,
     mask: Mask = "face",
     feather: Feather = DEFAULT_FEATHER,
+    paste: Paste = "change",
+    paste_reference: PasteReference = "model",
+    edit_start: EditStart = None,
+    edit_end: EditEnd = None,
+    fade: Fade = 0.25,
     overwrite: Overwrite = False,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
@@ -86,15 +96,16 @@ def edit_expression(
 ) -> None:
     """Make the person in SOURCE follow the DRIVER's expression, pasted back seamlessly.
 
-    Head pose, background and audio stay; the edited face is blended back into the
-    full-resolution frames.
+    Head pose, background and audio stay. Only what the edit changes is added to the
+    full-resolution frames (--paste change), so the face keeps its own detail.
     """
     request = EditRequest(
         source=source, driver=driver, output=output or _default_output(source, "expression"), mode="expression", paste=True,
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
         driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
         strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale,
-        face_index=face_index, mask=mask, feather=feather,
+        face_index=face_index, mask=mask, feather=feather, paste_method=paste, paste_reference=paste_reference,
+        edit_start=edit_start, edit_end=edit_end, fade=fade,
     )
     _run(request, quiet, json_out)
 
@@ -120,6 +131,9 @@ def edit_pose(
     box: Box = None,
     box_scale: BoxScale = DEFAULT_BOX_SCALE,
     face_index: FaceIndex = 0,
+    edit_start: EditStart = None,
+    edit_end: EditEnd = None,
+    fade: Fade = 0.25,
     overwrite: Overwrite = False,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
@@ -136,6 +150,7 @@ def edit_pose(
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
         driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
         strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index,
+        edit_start=edit_start, edit_end=edit_end, fade=fade,
     )
     _run(request, quiet, json_out)
 

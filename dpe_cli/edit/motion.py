@@ -8,6 +8,7 @@ driving the vector is the driver's own, bit for bit the reference behaviour.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -20,27 +21,35 @@ from dpe_cli.errors import InputError
 class MotionControl:
     """Turns driver motion vectors into the vectors a batch is rendered with.
 
-    - ``strength`` k scales the transferred motion: 0 reproduces the source, 1 is as driven.
-    - ``relative``: the driver's motion relative to its first frame is added to the source's
-      own, so the source's expression (or pose) is the starting point.
-    - ``smooth`` in [0, 1): exponential moving average over frames against jitter (causal,
-      so it works on a stream; 0.5 lags about one frame).
+    Each frame has a *target*: the driver's vector (absolute), or with ``relative`` the
+    source's vector at the first edited frame plus the driver's change since its own first
+    frame, so the edit starts from the source's own expression (or pose). The frame is then
+    rendered with ``s + k * w * (target - s)``, ``s`` the source's own vector:
+
+    - ``strength`` k: 0 reproduces the source, 1 is as driven;
+    - a per-frame weight w in [0, 1] (the fade in and out of an edited span), given per call;
+    - ``smooth`` in [0, 1): exponential moving average of the driver over frames against
+      jitter (causal, so it works on a stream; 0.5 lags about one frame).
+
+    A source driven by itself with ``relative`` is thus rendered with its own vectors.
     """
 
     strength: float = 1.0
     relative: bool = False
     smooth: float = 0.0
     _reference: Tensor | None = field(default=None, init=False, repr=False)
+    _anchor: Tensor | None = field(default=None, init=False, repr=False)
     _state: Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not -2.0 <= self.strength <= 3.0:
+        if not (math.isfinite(self.strength) and -2.0 <= self.strength <= 3.0):
             raise InputError(f"--strength {self.strength} is out of range", "use a value between -2 and 3 (1 = as driven)")
-        if not 0.0 <= self.smooth < 1.0:
+        if not (math.isfinite(self.smooth) and 0.0 <= self.smooth < 1.0):
             raise InputError(f"--smooth {self.smooth} is out of range", "use a value in [0, 1), 0 = off")
 
     @property
     def needs_source_motion(self) -> bool:
+        """Whether frames at full weight need the source's own vectors."""
         return self.relative or self.strength != 1.0
 
     def _smoothed(self, driver: Tensor) -> Tensor:
@@ -52,16 +61,20 @@ class MotionControl:
             rows.append(self._state)
         return torch.stack(rows)
 
-    def __call__(self, driver: Tensor, source: Tensor | None = None) -> Tensor:
-        """``driver``: (B, D) vectors of consecutive frames; ``source``: (B or 1, D) or None."""
+    def __call__(self, driver: Tensor, source: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
+        """``driver``: (B, D) vectors of consecutive frames; ``source``: (B or 1, D) or None;
+        ``weight``: (B,) per-frame weights, None for 1."""
         driver = self._smoothed(driver)
-        if not self.needs_source_motion:
-            return driver
+        if not self.needs_source_motion and weight is None:
+            return driver  # bit for bit the driver's vectors, as the reference renders them
         if source is None:
-            raise ValueError("source motion is needed for relative driving or strength != 1")
+            raise ValueError("the source's motion is needed for relative driving, strength != 1 or weights")
+        target = driver
         if self.relative:
             if self._reference is None:
-                self._reference = driver[:1].clone()
-            return source + self.strength * (driver - self._reference)
-        return source + self.strength * (driver - source)
-
+                self._reference, self._anchor = driver[:1].clone(), source[:1].clone()
+            target = self._anchor + (driver - self._reference)
+        scale = torch.full((driver.size(0), 1), self.strength, dtype=driver.dtype, device=driver.device)
+        if weight is not None:
+            scale = scale * weight.to(driver)[:, None]
+        return source + scale * (target - source)

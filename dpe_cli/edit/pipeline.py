@@ -9,6 +9,7 @@ to a temporary file and renamed only when complete.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -26,7 +27,8 @@ from dpe_cli.edit.motion import MotionControl
 from dpe_cli.edit.stream import Prefetch, Sink, StageTimer
 from dpe_cli.errors import InputError
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE, CropBox, crop, parse_box
-from dpe_cli.face.paste import DEFAULT_FEATHER, Paster
+from dpe_cli.face.paste import DEFAULT_FEATHER, PASTE_METHODS, Paster
+from dpe_cli.face.regions import parse_regions
 from dpe_cli.model import DPE, Encoding, Mode, check_mode
 from dpe_cli.progress import Reporter
 from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, probe, read_image
@@ -35,6 +37,9 @@ AUDIO_CHOICES = ("source", "driver", "none")
 DRIVER_END_CHOICES = ("loop", "hold", "stop")
 CROP_CHOICES = ("auto", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
+REFERENCES = ("model", "source")
+MAX_BOX_SCALE = 4.0  # a box 4x the face already shows the shoulders; more only costs memory
+MAX_FADE = 10.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
@@ -42,7 +47,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 class EditRequest:
     """Everything one editing run needs. ``paste`` puts the edited face back into the full
     frames (only sound when the pose is kept, i.e. expression edits); otherwise the output
-    is the face crop."""
+    is the face crop.
+
+    Paste-back: ``paste_method`` "change" keeps the frame's own pixels and adds the edit's
+    change against ``paste_reference`` ("model": the model's reconstruction of the source, one
+    more generator pass per frame, exact where the edit changes nothing; "source": the source
+    crop, faster); "replace" pastes the model's picture. ``mask`` names the face regions
+    pasted (face, mouth, eyes, box, or several joined by commas).
+
+    ``edit_start``/``edit_end`` (seconds of the source) edit only that span, fading the
+    strength in and out over ``fade`` seconds at its ends; every other frame is the source's.
+    ``start``/``duration`` instead cut the output.
+    """
 
     source: Path
     driver: Path
@@ -69,6 +85,11 @@ class EditRequest:
     face_index: int = 0
     mask: str = "face"
     feather: float = DEFAULT_FEATHER
+    paste_method: str = "change"
+    paste_reference: str = "model"
+    edit_start: float | None = None
+    edit_end: float | None = None
+    fade: float = 0.25
     motion: MotionControl = field(init=False)
 
     def __post_init__(self) -> None:
@@ -80,15 +101,30 @@ class EditRequest:
             ("--driver-end", self.driver_end, DRIVER_END_CHOICES),
             ("--crop", self.crop, CROP_CHOICES),
             ("--precision", self.precision, PRECISIONS),
+            ("--paste", self.paste_method, PASTE_METHODS),
+            ("--paste-reference", self.paste_reference, REFERENCES),
         ):
             if value not in choices:
                 raise InputError(f"{name} {value!r} is not valid", f"use one of: {', '.join(choices)}")
         if self.batch_size is not None and self.batch_size < 1:
             raise InputError(f"--batch-size {self.batch_size} must be at least 1", "e.g. --batch-size 4")
+        for name, value in (("--start", self.start), ("--duration", self.duration), ("--edit-start", self.edit_start),
+                            ("--edit-end", self.edit_end), ("--fade", self.fade), ("--box-scale", self.box_scale), ("--feather", self.feather)):
+            if value is not None and not math.isfinite(value):
+                raise InputError(f"{name} {value} is not a number", "give a finite value")
         if self.start < 0 or (self.duration is not None and self.duration <= 0):
             raise InputError("--start must be >= 0 and --duration > 0", f"got {self.start} and {self.duration}")
-        if self.box_scale < 1.0:
-            raise InputError(f"--box-scale {self.box_scale} is below 1", "use 1 or more (default %.2f)" % DEFAULT_BOX_SCALE)
+        if not 1.0 <= self.box_scale <= MAX_BOX_SCALE:
+            raise InputError(f"--box-scale {self.box_scale} is out of range", f"use 1 to {MAX_BOX_SCALE:g} (default {DEFAULT_BOX_SCALE:g})")
+        if not 0.0 < self.feather <= 0.1:
+            raise InputError(f"--feather {self.feather} is out of range", "use a value in (0, 0.1]")
+        if not 0.0 <= self.fade <= MAX_FADE:
+            raise InputError(f"--fade {self.fade} is out of range", f"use 0 to {MAX_FADE:g} seconds")
+        if (self.edit_start is not None and self.edit_start < 0) or (
+            self.edit_start is not None and self.edit_end is not None and self.edit_end <= self.edit_start
+        ) or (self.edit_end is not None and self.edit_end <= 0):
+            raise InputError(f"the edited span {self.edit_start}..{self.edit_end} s is empty or negative", "give 0 <= --edit-start < --edit-end")
+        parse_regions(self.mask)
         if self.face_index < 0:
             raise InputError(f"--face-index {self.face_index} is negative", "0 is the largest face")
         if self.box is not None and self.crop == "none":
@@ -148,13 +184,29 @@ class Engine:
 
     @torch.inference_mode()
     def motion(self, crops: list[np.ndarray]) -> torch.Tensor:
-        with self._autocast():
-            return self.model.motion(self.encode(crops).latent).float()
+        return self.motion_of(self.encode(crops))
 
     @torch.inference_mode()
-    def render(self, source: Encoding, motion: torch.Tensor, mode: Mode) -> list[np.ndarray]:
+    def motion_of(self, encoding: Encoding) -> torch.Tensor:
+        """Motion vectors (float32) of already encoded faces."""
         with self._autocast():
-            return self.to_images(self.model.drive(source, motion, mode))
+            return self.model.motion(encoding.latent).float()
+
+    @torch.inference_mode()
+    def render(
+        self, source: Encoding, motion: torch.Tensor, mode: Mode, reference: torch.Tensor | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """The source driven by ``motion``, and, when ``reference`` motion is given, driven by
+        that too in the same batch (the model's reconstruction that a change paste measures
+        the edit against: equal vectors give equal pictures)."""
+        n = motion.size(0)
+        source = source.expand(n)
+        if reference is not None:
+            source = Encoding(torch.cat([source.latent, source.latent]), [torch.cat([f, f]) for f in source.features])
+            motion = torch.cat([motion, reference.expand(n, -1)])
+        with self._autocast():
+            images = self.to_images(self.model.drive(source, motion.to(source.latent.dtype), mode))
+        return images[:n], (images[n:] if reference is not None else None)
 
 
 def _timed(items: Iterable, timer: StageTimer, stage: str) -> Iterator:
@@ -186,6 +238,16 @@ def _side_by_side(panels: list[np.ndarray], height: int) -> np.ndarray:
     if out.shape[1] % 2:
         out = np.pad(out, ((0, 0), (0, 1), (0, 0)))
     return out
+
+
+@dataclass
+class _Item:
+    """One output frame on its way through the stages."""
+
+    frame: np.ndarray | None  # the full source frame (kept when pasting or side by side)
+    crop: np.ndarray  # the source's face crop at the model's size (the portrait for reenact)
+    driver: np.ndarray | None  # the driver's crop; None where the frame is kept as it is
+    weight: float  # how much of the edit the frame gets; 0 keeps it
 
 
 class EditJob:
@@ -238,10 +300,32 @@ class EditJob:
                 while True:
                     yield last
 
-    def _source_frames(self, reader: FrameReader, box: CropBox) -> Iterator[tuple[np.ndarray | None, np.ndarray]]:
-        keep_frame = self.request.paste
-        for frame in _timed(reader, self.timer, "decode"):
-            yield (frame if keep_frame else None), crop(frame, box, self.engine.size)
+    def _span_weight(self, t: float) -> float | None:
+        """How much of the edit the frame at ``t`` (seconds of the source) gets: None outside
+        the edited span, else a weight in [0, 1] that ramps linearly over ``fade`` seconds at
+        the span's ends (1 everywhere without a span)."""
+        r = self.request
+        begin = r.edit_start if r.edit_start is not None else -math.inf
+        end = r.edit_end if r.edit_end is not None else math.inf
+        if not begin <= t < end:
+            return None
+        if r.fade == 0 or (math.isinf(begin) and math.isinf(end)):
+            return 1.0
+        return min(1.0, (t - begin) / r.fade, (end - t) / r.fade)
+
+    def _frames(self, reader: FrameReader, box: CropBox, driver: Iterator[np.ndarray]) -> Iterator[_Item]:
+        """Source frames with their crop, driver crop and weight. The driver advances only
+        through the edited span, whose first frame meets the driver's first; where the driver
+        ends (``--driver-end stop``) so does the output."""
+        keep_frame = self.request.paste or self.request.side_by_side
+        for i, frame in enumerate(_timed(reader, self.timer, "decode")):
+            weight = self._span_weight(self.request.start + i / float(reader.fps))
+            driver_crop = None
+            if weight is not None:
+                driver_crop = next(driver, None)
+                if driver_crop is None:
+                    return
+            yield _Item(frame if keep_frame else None, crop(frame, box, self.engine.size), driver_crop, weight or 0.0)
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -249,20 +333,29 @@ class EditJob:
         began = time.perf_counter()
         output_path = check_output_path(r.output, r.overwrite)
         source_info, driver_info = self._probe_inputs()
-        if self.engine is None:
-            self.engine = Engine.load(r.weights, r.device, r.precision)
-        batch_size = r.batch_size or (8 if self.engine.device.type == "cuda" else 1)
         still_source = source_info.kind == "image"
         if still_source and driver_info.kind == "image":
             raise InputError("both the portrait and the driver are still images", "drive the portrait with a video")
-        image_output = Path(r.output).suffix.lower() in IMAGE_SUFFIXES
-        if image_output:
-            raise InputError(f"output {r.output} is an image", "write a video (.mp4, .mov, .mkv) or a folder/ of PNG frames")
+        if still_source and (r.edit_start is not None or r.edit_end is not None):
+            raise InputError("--edit-start/--edit-end apply to a source video", "drop them for a still portrait")
+        if self.engine is None:
+            self.engine = Engine.load(r.weights, r.device, r.precision)
+        batch_size = r.batch_size or (8 if self.engine.device.type == "cuda" else 1)
 
-        source_framing = self._framing(source_info, own_box=r.box, label=" (source)", start=r.start, duration=r.duration)
+        # Detection and the driver's framing cover only the frames that are edited.
+        span_start = max(r.start, r.edit_start or 0.0)
+        cut_end = r.start + r.duration if r.duration is not None else math.inf
+        span_end = min(cut_end, r.edit_end if r.edit_end is not None else math.inf)
+        if not still_source and span_start >= min(span_end, source_info.duration):
+            raise InputError(
+                f"the edited span starts at {span_start:g} s, past the end of {source_info.path.name} ({source_info.duration:.2f} s) or of the cut",
+                "give --start/--edit-start within the video",
+            )
+        span = None if math.isinf(span_end) else span_end - span_start
+        source_framing = self._framing(source_info, own_box=r.box, label=" (source)", start=span_start, duration=span)
         # The driver is framed on the part that will be used (it may be longer than the source).
-        span = None if still_source else (r.duration or max(source_info.duration - r.start, 1e-3))
-        driver_framing = self._framing(driver_info, own_box=None, label=" (driver)", duration=span)
+        driver_span = None if still_source else (span or max(source_info.duration - span_start, 1e-3))
+        driver_framing = self._framing(driver_info, own_box=None, label=" (driver)", duration=driver_span)
         size = self.engine.size
 
         if still_source:
@@ -270,19 +363,18 @@ class EditJob:
             fps = timeline.fps
             portrait_crop = crop(read_image(source_info.path), source_framing.box, size)
             portrait = self.engine.encode([portrait_crop])
-            portrait_motion = self.engine.motion([portrait_crop]) if r.motion.needs_source_motion else None
-            total = timeline.frame_count_estimate
-            pairs: Iterable = (
-                ((None, portrait_crop), c) for c in self._driver_crops(driver_info, driver_framing.box, None)
+            portrait_motion = self.engine.motion_of(portrait)
+            items: Iterable[_Item] = (
+                _Item(None, portrait_crop, c, 1.0) for c in self._driver_crops(driver_info, driver_framing.box, None)
             )
             duration_cap = None
         else:
             timeline = FrameReader(source_info.path, start=r.start, duration=r.duration)
             fps = timeline.fps
-            total = timeline.frame_count_estimate
-            pairs = zip(self._source_frames(timeline, source_framing.box), self._driver_crops(driver_info, driver_framing.box, fps))
+            items = self._frames(timeline, source_framing.box, self._driver_crops(driver_info, driver_framing.box, fps))
             portrait = portrait_motion = None
             duration_cap = r.duration
+        total = timeline.frame_count_estimate
 
         if r.paste:
             out_w, out_h = source_info.width, source_info.height
@@ -296,56 +388,77 @@ class EditJob:
         writer = VideoWriter(r.output, width=out_w, height=out_h, fps=fps, crf=r.crf, audio=audio, overwrite=r.overwrite)
         if writer.audio_dropped:
             self.reporter.note("a PNG sequence has no audio track; the audio was not kept")
-        paster = Paster(source_framing.box, source_info.width, source_info.height, mask=r.mask, feather=r.feather) if r.paste else None
+        paster = (
+            Paster(source_framing.box, source_info.width, source_info.height, mask=r.mask, feather=r.feather, method=r.paste_method, fps=float(fps))
+            if r.paste
+            else None
+        )
+        model_reference = paster is not None and r.paste_method == "change" and r.paste_reference == "model"
         driver_still = driver_info.kind == "image"
         fixed_motion: list[torch.Tensor] = []
+        frames_edited = 0
 
-        def infer(batch: list) -> list[np.ndarray]:
+        def infer(batch: list[_Item]) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+            """(edited crop, reference crop) per item; (None, None) where the frame is kept."""
+            nonlocal frames_edited
             start = time.perf_counter()
-            source_crops = [item[0][1] for item in batch]
-            driver_crops = [item[1] for item in batch]
+            rows = [i for i, item in enumerate(batch) if item.weight > 0]
+            results: list[tuple[np.ndarray | None, np.ndarray | None]] = [(None, None)] * len(batch)
+            if not rows:
+                return results
+            chosen = [batch[i] for i in rows]
+            driver_crops = [item.driver for item in chosen]
             if driver_still:
                 if not fixed_motion:
                     fixed_motion.append(self.engine.motion(driver_crops[:1]))
-                driver_motion = fixed_motion[0].expand(len(batch), -1)
+                driver_motion = fixed_motion[0].expand(len(chosen), -1)
             else:
                 driver_motion = self.engine.motion(driver_crops)
+            weights = torch.tensor([item.weight for item in chosen])
+            weight = None if bool((weights == 1).all()) else weights
+            needs_source = r.motion.needs_source_motion or weight is not None or model_reference
             if still_source:
                 encoding, source_motion = portrait, portrait_motion
             else:
-                encoding = self.engine.encode(source_crops)
-                source_motion = self.engine.model.motion(encoding.latent).float() if r.motion.needs_source_motion else None
-            motion = r.motion(driver_motion, source_motion)
-            images = self.engine.render(encoding, motion.to(encoding.latent.dtype), r.mode)
+                encoding = self.engine.encode([item.crop for item in chosen])
+                source_motion = self.engine.motion_of(encoding) if needs_source else None
+            motion = r.motion(driver_motion, source_motion, weight)
+            edited, references = self.engine.render(encoding, motion, r.mode, source_motion if model_reference else None)
+            for k, i in enumerate(rows):
+                reference = references[k] if references is not None else (batch[i].crop if paster is not None else None)
+                results[i] = (edited[k], reference)
+            frames_edited += len(rows)
             self.timer.add("infer", time.perf_counter() - start)
-            return images
+            return results
 
         stage = self.reporter.stage(f"editing ({r.mode})", total)
         frames_written = 0
+        blank = np.zeros((size, size, 3), np.uint8)
 
-        def emit(item: tuple) -> None:
+        def emit(item: _Item, edited: np.ndarray | None, reference: np.ndarray | None) -> None:
             nonlocal frames_written
-            (frame, source_crop), driver_crop, edited = item
-            if paster is not None:
-                out = self.timer.timed("paste", paster.paste, frame, edited, source_crop)
+            if edited is None:
+                out = item.frame if paster is not None else item.crop  # a frame that is kept
+            elif paster is not None:
+                out = self.timer.timed("paste", paster.paste, item.frame, edited, reference)
             else:
                 out = edited
             if r.side_by_side:
-                left = frame if frame is not None else source_crop
-                out = _side_by_side([left, driver_crop, out], out_h)
+                left = item.frame if item.frame is not None else item.crop
+                out = _side_by_side([left, item.driver if item.driver is not None else blank, out], out_h)
             self.timer.timed("encode", writer.write, out)
             frames_written += 1
             stage.advance()
 
         depth = 2 * batch_size
-        source_stream = Prefetch(pairs, depth=depth, name="decode")
+        source_stream = Prefetch(items, depth=depth, name="decode")
         try:
             with writer:
-                sink = Sink(emit, depth=depth, name="paste-encode")
+                sink = Sink(lambda job: emit(*job), depth=depth, name="paste-encode")
                 try:
                     for batch in _batched(source_stream, batch_size):
-                        for item, edited in zip(batch, infer(batch)):
-                            sink.put((item[0], item[1], edited))
+                        for item, (edited, reference) in zip(batch, infer(batch)):
+                            sink.put((item, edited, reference))
                 except BaseException:
                     sink.abort()  # stop writing before the writer discards its file
                     raise
@@ -361,7 +474,7 @@ class EditJob:
 
         self.timer.add("total", time.perf_counter() - began)
         report = self._report(source_info, driver_info, source_framing, driver_framing, output_path, writer, fps, frames_written, paster, audio)
-        return {**report, "batch_size": batch_size}
+        return {**report, "batch_size": batch_size, "frames_edited": frames_edited}
 
     def _audio(self, source: MediaInfo, driver: MediaInfo, still_source: bool, duration: float | None) -> AudioSource | None:
         choice = self.request.audio
@@ -391,6 +504,10 @@ class EditJob:
             "frames_with_face": source_framing.frames_with_face,
             "frames_scanned": source_framing.frames,
             "mask_fallback_frames": paster.fallbacks if paster is not None else None,
+            "paste_method": r.paste_method if r.paste else None,
+            "paste_reference": r.paste_reference if r.paste and r.paste_method == "change" else None,
+            "mask": r.mask if r.paste else None,
+            "edit_span": [r.edit_start, r.edit_end] if (r.edit_start is not None or r.edit_end is not None) else None,
             "audio": None if audio is None or writer.audio is None or writer.audio_dropped else str(audio.path),
             "driver_end": r.driver_end,
             "weights": str(self.engine.weights),

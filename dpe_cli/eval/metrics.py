@@ -46,6 +46,12 @@ def _gaussian_valid(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM of the three RGB channels (see the module docstring)."""
+    return float(np.mean(ssim_map(a, b)))
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM, averaged over the channels, on the valid region (5 px trimmed per
+    border), for means over a part of the frame."""
     _check_pair(a, b)
     if min(a.shape[:2]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels")
@@ -58,4 +64,4 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     cov = _gaussian_valid(x * y, kernel) - mu_x * mu_y
     num = (2 * mu_x * mu_y + _C1) * (2 * cov + _C2)
     den = (mu_x**2 + mu_y**2 + _C1) * (var_x + var_y + _C2)
-    return float(np.mean(num / den))
+    return (num / den).mean(axis=2)

@@ -15,6 +15,15 @@ FACE_OVAL: tuple[int, ...] = (
 )  # fmt: skip
 FOREHEAD_TOP = 10
 CHIN = 152
+# The paste-back regions' landmark sets (mediapipe's FACEMESH_LIPS, _LEFT_EYE, _LEFT_EYEBROW, ...).
+LIPS: tuple[int, ...] = (
+    0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
+    267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415,
+)  # fmt: skip
+LEFT_EYE: tuple[int, ...] = (249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466)
+RIGHT_EYE: tuple[int, ...] = (7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246)
+LEFT_BROW: tuple[int, ...] = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)
+RIGHT_BROW: tuple[int, ...] = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
 
 
 class FaceMesh(Closing):

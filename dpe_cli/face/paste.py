@@ -1,42 +1,63 @@
-"""Paste an edited face crop back into its full frame under a Gaussian-feathered mask.
+"""Paste an edit back into its full-resolution frame.
 
-Only the blend touches the frame: outside the box, and inside it wherever the mask is 0, the
-output pixels are the input's own, at full resolution (the reference resamples the whole box
-region through 256x256 and back, which blurs it even where nothing was edited).
+The model works at 64 or 256 px while the face box of a 1080p video is 500 px or more. Pasting
+the model's picture (``replace``, what the reference does) resamples the whole face through
+the model's resolution: hair, glasses, eyes and skin that an expression edit never touched
+come back soft. ``change`` (the default) keeps the frame's own pixels and adds only what the
+edit changes: the difference between the edited crop and a low-resolution *reference* of the
+source (the model's own reconstruction of it, which cancels the model's systematic errors, or
+the source crop), upsampled to the box. Where that change is large (an opened mouth) the
+source's fine detail would remain as a ghost of the old lips, so there the source's detail is
+faded out and the model's picture shows instead. An edit that changes nothing therefore
+returns the frame bit for bit.
+
+Either way the change is blended under a feathered mask of the chosen face regions, drawn from
+face-mesh landmarks that a One-Euro filter steadies over time, so the mask does not shimmer.
+Outside the box, and wherever the mask is 0, the output is the input frame, bit for bit.
 """
 
 from __future__ import annotations
-
-import math
 
 import cv2
 import numpy as np
 
 from dpe_cli.closing import Closing
 from dpe_cli.errors import InputError
-from dpe_cli.face.crop import CropBox, box_in_frame, resize_square
+from dpe_cli.face.crop import CropBox, box_in_frame, crop, resize_square
 from dpe_cli.face.detect import as_rgb
-from dpe_cli.face.landmarks import CHIN, FACE_OVAL, FOREHEAD_TOP, FaceMesh
+from dpe_cli.face.landmarks import FaceMesh
+from dpe_cli.face.regions import DEFAULT_FEATHER, feather, parse_regions, region_mask
+from dpe_cli.face.smoothing import OneEuroFilter
 
-MASKS = ("face", "box")
-# Gaussian sigma as a fraction of the box side. The mask must fall to 0 at the box edge yet be
-# 1 on the chin, and in DPE framing the chin is only 0.15 of the box above the bottom edge
-# (mesh chin at 0.845-0.854 of the crop height on the DPE demo crops); the ramp spans 5 sigma
-# (2.5 each side of its middle), so sigma 0.03 fits it there.
-DEFAULT_FEATHER = 0.03
-TRUNCATE = 2.5  # the Gaussian kernel's radius in sigmas; the mask is exactly 0 beyond it
-# The upper half of the face oval is raised by up to this fraction of the chin-to-forehead
-# distance: the oval stops at the top of the forehead and brow edits move skin above it.
-FOREHEAD_RAISE = 0.15
-GROW = 2.0  # the face region is grown by this many sigmas, so the ramp lies mostly outside it
+PASTE_METHODS = ("change", "replace")
+# Landmarks are found on the box cut from the frame at this size (mediapipe's mesh looks at
+# 192 px), and the mask is drawn there, then scaled to the box.
+MESH_SIZE = 256
+# Change-aware blend: the per-pixel change (largest channel difference, 0-255, smoothed by
+# CHANGE_SIGMA of the crop side) fades the source's own detail out between these levels.
+# Chosen on bench/paste_fidelity.py (oracle edits at 64 and 256 px, and the shipped model).
+CHANGE_LOW = 6.0
+CHANGE_HIGH = 30.0
+CHANGE_SIGMA = 0.02
+
+
+def change_weight(delta: np.ndarray) -> np.ndarray:
+    """Per pixel of a crop, 0 where the edit's change is small and 1 where it replaces the face."""
+    size = delta.shape[0]
+    magnitude = np.abs(delta).max(axis=2)
+    sigma = CHANGE_SIGMA * size
+    magnitude = cv2.GaussianBlur(magnitude, (0, 0), sigma) if sigma >= 0.3 else magnitude
+    return np.clip((magnitude - CHANGE_LOW) / (CHANGE_HIGH - CHANGE_LOW), 0.0, 1.0)
 
 
 class Paster(Closing):
     """Pastes edited crops into the frames of one video, whose crop box is ``box``.
 
-    ``mask="face"`` blends only the face (the hull of the face-mesh oval, raised over the
-    forehead), keeping the original hair, ears and background; ``mask="box"`` blends the whole
-    box with feathered edges. A crop in which the mesh finds no face falls back to the box mask;
+    ``method`` is ``change`` (keep the frame's detail, add the edit's change; needs the
+    ``reference`` crop) or ``replace`` (paste the edited picture). ``mask`` names the regions
+    (see :mod:`dpe_cli.face.regions`); ``feather`` is the edge's Gaussian sigma as a fraction
+    of the box. ``fps`` paces the landmark filter (``smooth=False`` turns it off). A frame in
+    which the mesh finds no face keeps the last landmarks, or the box mask before any;
     ``fallbacks`` counts those frames (of ``frames`` pasted) for the caller to report.
     """
 
@@ -48,97 +69,89 @@ class Paster(Closing):
         *,
         mask: str = "face",
         feather: float = DEFAULT_FEATHER,
+        method: str = "change",
+        fps: float = 25.0,
+        smooth: bool = True,
     ) -> None:
-        if mask not in MASKS:
-            raise InputError(f"unknown mask {mask!r}", f"use one of: {', '.join(MASKS)}")
+        if method not in PASTE_METHODS:
+            raise InputError(f"--paste {method!r} is not a paste method", f"use one of: {', '.join(PASTE_METHODS)}")
         if not 0.0 < feather <= 0.1:
-            raise InputError(f"feather {feather} is out of range", "use a value in (0, 0.1]")
+            raise InputError(f"--feather {feather} is out of range", "use a value in (0, 0.1]")
         self.box = box
         self.frame_w, self.frame_h = frame_w, frame_h
-        self.mask = mask
+        self.regions = parse_regions(mask)
         self.feather = feather
+        self.method = method
         self.frames = 0
         self.fallbacks = 0
         self._visible = box_in_frame(box, frame_w, frame_h)
-        self._box_masks: dict[int, np.ndarray] = {}  # per crop size: the same for every frame
-        self._mesh = FaceMesh(static_image_mode=False) if mask == "face" else None
+        self._box_mask: np.ndarray | None = None
+        self._points: np.ndarray | None = None  # last landmarks, as fractions of the box
+        self._filter = OneEuroFilter(fps) if smooth else None
+        self._mesh = FaceMesh(static_image_mode=False) if self.regions != ("box",) else None
 
-    def paste(
-        self, frame: np.ndarray, edited_crop: np.ndarray, source_crop: np.ndarray | None = None
-    ) -> np.ndarray:
-        """A copy of ``frame`` with ``edited_crop`` (square RGB uint8) blended into the box.
+    def _feathered(self, region: np.ndarray) -> np.ndarray:
+        soft = feather(region, self.feather * region.shape[0])
+        return cv2.resize(soft, (self.box.size, self.box.size), interpolation=cv2.INTER_LINEAR)
 
-        The face mask follows the landmarks of ``source_crop`` when given, else of the edited
-        crop (whose face shape, e.g. an opened jaw, is the one being pasted).
+    def mask(self, frame: np.ndarray) -> np.ndarray:
+        """The feathered mask (box side square, float32 in [0, 1]) for this frame of the video.
+
+        Call once per frame, in order: it advances the landmark track.
+        """
+        if self._mesh is not None:
+            points = self._mesh(crop(frame, self.box, MESH_SIZE))
+            if points is None:
+                self.fallbacks += 1
+            else:
+                points = points[:, :2] / MESH_SIZE
+                self._points = self._filter(points) if self._filter is not None else points
+            if self._points is not None:
+                sigma = self.feather * MESH_SIZE
+                return self._feathered(region_mask(self._points * MESH_SIZE, MESH_SIZE, self.regions, sigma))
+        if self._box_mask is None:
+            self._box_mask = self._feathered(np.ones((MESH_SIZE, MESH_SIZE), np.uint8))
+        return self._box_mask
+
+    def paste(self, frame: np.ndarray, edited: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+        """A copy of ``frame`` with the edit (square RGB uint8 crop) blended into the box.
+
+        ``reference`` is the crop the edit is measured against (``change`` needs it): the
+        model's reconstruction of the source, or the source crop, at the edit's size.
         """
         if frame.shape[:2] != (self.frame_h, self.frame_w):
-            raise ValueError(
-                f"frame is {frame.shape[1]}x{frame.shape[0]}, "
-                f"the paster was made for {self.frame_w}x{self.frame_h}"
-            )
-        edited_crop = as_rgb(edited_crop)
-        if edited_crop.shape[0] != edited_crop.shape[1]:
-            raise ValueError(f"the edited crop must be square, got {edited_crop.shape}")
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the paster was made for {self.frame_w}x{self.frame_h}")
+        edited = as_rgb(edited)
+        if edited.shape[0] != edited.shape[1]:
+            raise ValueError(f"the edited crop must be square, got {edited.shape}")
+        if self.method == "change":
+            if reference is None or reference.shape != edited.shape:
+                raise ValueError("the change paste needs a reference crop of the edited crop's size")
+            delta = edited.astype(np.float32) - reference.astype(np.float32)
         self.frames += 1
         out = frame.copy()
         x, y, w, h = self._visible
-        if w == 0 or h == 0:
-            return out
-        alpha = cv2.resize(
-            self._mask_for(edited_crop if source_crop is None else source_crop),
-            (self.box.size, self.box.size),
-            interpolation=cv2.INTER_LINEAR,
-        )
-        edited = resize_square(edited_crop, self.box.size)
-        bx, by = x - self.box.x, y - self.box.y
-        a = alpha[by : by + h, bx : bx + w, None]
+        if w == 0 or h == 0 or (self.method == "change" and not delta.any()):
+            return out  # nothing of the box is visible, or the edit changes nothing
+        size = self.box.size
+        visible = np.s_[y - self.box.y : y - self.box.y + h, x - self.box.x : x - self.box.x + w]
+        alpha = self.mask(frame)[visible][..., None]
         src = frame[y : y + h, x : x + w].astype(np.float32)
-        new = edited[by : by + h, bx : bx + w].astype(np.float32)
-        out[y : y + h, x : x + w] = np.rint(src + a * (new - src)).astype(np.uint8)
+        if self.method == "replace":
+            change = resize_square(edited, size)[visible].astype(np.float32) - src
+        else:
+            change = cv2.resize(delta, (size, size), interpolation=cv2.INTER_CUBIC)[visible]
+            weight = change_weight(delta)
+            if weight.any():
+                # Where the change is large, drop the source's detail (frame minus the upsampled
+                # reference): the result there is the upsampled edit itself, without a ghost.
+                fade = cv2.resize(weight, (size, size), interpolation=cv2.INTER_LINEAR)[visible][..., None]
+                detail = src - resize_square(reference, size)[visible].astype(np.float32)
+                change -= fade * detail
+        out[y : y + h, x : x + w] = np.clip(np.rint(src + alpha * change), 0, 255).astype(np.uint8)
         return out
-
-    def _mask_for(self, crop: np.ndarray) -> np.ndarray:
-        """Feathered mask in [0, 1] at the crop's size; the box mask when the mesh finds no face."""
-        size = crop.shape[0]
-        sigma = self.feather * size
-        if self._mesh is not None:
-            points = self._mesh(crop)
-            if points is not None:
-                return _feather(_face_region(points[:, :2], size, sigma), sigma)
-            self.fallbacks += 1
-        if size not in self._box_masks:
-            self._box_masks[size] = _feather(np.ones((size, size), np.uint8), sigma)
-        return self._box_masks[size]
 
     def close(self) -> None:
         if self._mesh is not None:
             self._mesh.close()
             self._mesh = None
-
-
-def _face_region(points: np.ndarray, size: int, sigma: float) -> np.ndarray:
-    """Binary size x size mask: the hull of the face oval raised over the forehead, grown by
-    GROW sigmas."""
-    oval = points[list(FACE_OVAL)]
-    chin, top = points[CHIN], points[FOREHEAD_TOP]
-    up = top - chin  # follows head roll, unlike the image's vertical
-    height = (oval - chin) @ up / max(float(up @ up), 1e-6)  # 0 at the chin, 1 at the top
-    raised = oval + FOREHEAD_RAISE * np.clip(2 * height - 1, 0, 1)[:, None] * up
-    hull = cv2.convexHull(np.concatenate([oval, raised]).astype(np.float32))
-    region = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(region, np.round(hull * 16).astype(np.int32), 1, cv2.LINE_8, shift=4)
-    grow = round(GROW * sigma)
-    if grow > 0:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-        region = cv2.dilate(region, kernel)
-    return region
-
-
-def _feather(region: np.ndarray, sigma: float) -> np.ndarray:
-    """The region blurred to float32 in [0, 1], exactly 0 within the kernel radius of the edge
-    (cleared before the blur, which then cannot reach it), so the paste has no seam there."""
-    radius = max(math.ceil(TRUNCATE * sigma), 1)
-    soft = np.zeros(region.shape, np.float32)
-    inner = np.s_[radius + 1 : -radius - 1, radius + 1 : -radius - 1]
-    soft[inner] = region[inner]
-    return cv2.GaussianBlur(soft, (2 * radius + 1, 2 * radius + 1), sigma)
