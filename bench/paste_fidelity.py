@@ -190,35 +190,47 @@ def flicker(case: dict, box: CropBox, engine: Engine, frames: int, noise: float)
     return result
 
 
+def _median_ms(calls: dict, repeats: int) -> dict:
+    """Median time of each call in ms, the calls interleaved so that load changes hit all alike."""
+    for call in calls.values():
+        call()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            began = time.perf_counter()
+            call()
+            times[name].append(1000 * (time.perf_counter() - began))
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def timing(case: dict, box: CropBox, engine: Engine, repeats: int) -> dict:
     """Paste time per 1080p frame (mask from the mesh included) against the model's time."""
     source = case["source"]
-    size = engine.size
-    source_crop = crop(source, box, size)
     identity, pose, expression = case["driver"]
-    driver = render_crop(identity, pose, expression, size)
-    edited, reconstruction = model_edit(engine, source_crop, driver)
-    result = {}
-    with Paster(box, *FRAME, method="change") as paster, Paster(box, *FRAME, method="replace") as replace:
-        for name, call in (("paste: change", lambda: paster.paste(source, edited, reconstruction)), ("paste: replace", lambda: replace.paste(source, edited))):
-            call()
-            began = time.perf_counter()
-            for _ in range(repeats):
-                call()
-            result[f"{name} (ms)"] = 1000 * (time.perf_counter() - began) / repeats
-    for label, model in (("shipped", engine), ("official-size (256 px, random weights)", None)):
-        if model is None:
-            torch.manual_seed(0)
-            model = Engine(DPE(DPEConfig()).eval(), torch.device("cpu"), "fp32", Path("random"))
+    edited, reconstruction = model_edit(engine, crop(source, box, engine.size), render_crop(identity, pose, expression, engine.size))
+    torch.manual_seed(0)
+    official = Engine(DPE(DPEConfig()).eval(), torch.device("cpu"), "fp32", Path("random"))
+
+    def model_call(model: Engine, with_reference: bool):
         crop_s, driver_s = crop(source, box, model.size), render_crop(identity, pose, expression, model.size)
-        n = repeats if label == "shipped" else 3
-        for with_reference in (False, True):
-            model_edit(model, crop_s, driver_s)  # warm-up
-            began = time.perf_counter()
-            for _ in range(n):
-                encoding = model.encode([crop_s])
-                model.render(encoding, model.motion([driver_s]), "expression", model.motion_of(encoding) if with_reference else None)
-            result[f"model {label}{' + reconstruction' if with_reference else ''} (ms)"] = 1000 * (time.perf_counter() - began) / n
+
+        def call() -> None:
+            encoding = model.encode([crop_s])
+            model.render(encoding, model.motion([driver_s]), "expression", model.motion_of(encoding) if with_reference else None)
+
+        return call
+
+    with Paster(box, *FRAME, method="change") as paster, Paster(box, *FRAME, method="replace") as replace:
+        result = _median_ms({
+            "paste: change (ms)": lambda: paster.paste(source, edited, reconstruction),
+            "paste: replace (ms)": lambda: replace.paste(source, edited),
+            "model: shipped 64 px (ms)": model_call(engine, False),
+            "model: shipped 64 px + reconstruction (ms)": model_call(engine, True),
+        }, repeats)
+    result.update(_median_ms({
+        "model: official size 256 px (ms)": model_call(official, False),
+        "model: official size 256 px + reconstruction (ms)": model_call(official, True),
+    }, max(3, repeats // 3)))
     return result
 
 

@@ -33,7 +33,8 @@ Smooth = Annotated[float, typer.Option("--smooth", help="Temporal smoothing of t
 Crop = Annotated[str, typer.Option("--crop", help="auto: detect the face and crop a fixed box; none: inputs already are square face crops.")]
 Box = Annotated[str | None, typer.Option("--box", help="Fixed source crop box x,y,w,h in pixels (skips detection).")]
 BoxScale = Annotated[float, typer.Option("--box-scale", help="Crop box side relative to the face (larger shows more hair and neck).")]
-FaceIndex = Annotated[int, typer.Option("--face-index", min=0, help="Which face when several are visible: 0 is the largest.")]
+FaceIndex = Annotated[int, typer.Option("--face-index", min=0, help="Which face of the source when several are visible: 0 is the largest.")]
+DriverFaceIndex = Annotated[int, typer.Option("--driver-face-index", min=0, help="Which face of the driver when several are visible: 0 is the largest.")]
 Mask = Annotated[str, typer.Option("--mask", help="Regions of the edit pasted back: face, mouth (dubbing: eyes and brows stay the source's), eyes, box, or several joined by commas (mouth,eyes).")]
 Feather = Annotated[float, typer.Option("--feather", help="Mask edge softness (Gaussian sigma as a fraction of the box).")]
 Paste = Annotated[str, typer.Option("--paste", help="change: keep the frame's own full-resolution pixels and add only what the edit changes; replace: paste the model's picture (soft at the model's resolution).")]
@@ -82,6 +83,7 @@ def edit_expression(
     box: Box = None,
     box_scale: BoxScale = DEFAULT_BOX_SCALE,
     face_index: FaceIndex = 0,
+    driver_face_index: DriverFaceIndex = 0,
     mask: Mask = "face",
     feather: Feather = DEFAULT_FEATHER,
     paste: Paste = "change",
@@ -104,7 +106,7 @@ def edit_expression(
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
         driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
         strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale,
-        face_index=face_index, mask=mask, feather=feather, paste_method=paste, paste_reference=paste_reference,
+        face_index=face_index, driver_face_index=driver_face_index, mask=mask, feather=feather, paste_method=paste, paste_reference=paste_reference,
         edit_start=edit_start, edit_end=edit_end, fade=fade,
     )
     _run(request, quiet, json_out)
@@ -131,6 +133,7 @@ def edit_pose(
     box: Box = None,
     box_scale: BoxScale = DEFAULT_BOX_SCALE,
     face_index: FaceIndex = 0,
+    driver_face_index: DriverFaceIndex = 0,
     edit_start: EditStart = None,
     edit_end: EditEnd = None,
     fade: Fade = 0.25,
@@ -149,7 +152,7 @@ def edit_pose(
         source=source, driver=driver, output=output or _default_output(source, "pose"), mode="pose", paste=False,
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
         driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
-        strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index,
+        strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
         edit_start=edit_start, edit_end=edit_end, fade=fade,
     )
     _run(request, quiet, json_out)
@@ -174,6 +177,7 @@ def reenact(
     box: Box = None,
     box_scale: BoxScale = DEFAULT_BOX_SCALE,
     face_index: FaceIndex = 0,
+    driver_face_index: DriverFaceIndex = 0,
     overwrite: Overwrite = False,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
@@ -188,8 +192,8 @@ def reenact(
     request = EditRequest(
         source=image, driver=driver, output=output or _default_output(image, f"reenact-{mode}"), mode=mode, paste=False,  # type: ignore[arg-type]
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "driver",
-        driver_end="stop", crf=crf, side_by_side=side_by_side, overwrite=overwrite, strength=strength,
-        relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index,
+        driver_end="stop", portrait=True, crf=crf, side_by_side=side_by_side, overwrite=overwrite, strength=strength,
+        relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
     )
     _run(request, quiet, json_out)
 

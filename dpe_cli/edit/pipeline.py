@@ -25,8 +25,8 @@ from dpe_cli.checkpoint import read_checkpoint, resolve_device, resolve_weights
 from dpe_cli.edit.framing import Framing, find_box, whole_frame
 from dpe_cli.edit.motion import MotionControl
 from dpe_cli.edit.stream import Prefetch, Sink, StageTimer
-from dpe_cli.errors import InputError
-from dpe_cli.face.crop import DEFAULT_BOX_SCALE, CropBox, crop, parse_box
+from dpe_cli.errors import InputError, NoFaceError
+from dpe_cli.face.crop import DEFAULT_BOX_SCALE, CropBox, box_in_frame, crop, parse_box
 from dpe_cli.face.paste import DEFAULT_FEATHER, PASTE_METHODS, Paster
 from dpe_cli.face.regions import parse_regions
 from dpe_cli.model import DPE, Encoding, Mode, check_mode
@@ -40,6 +40,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 REFERENCES = ("model", "source")
 MAX_BOX_SCALE = 4.0  # a box 4x the face already shows the shoulders; more only costs memory
 MAX_FADE = 10.0
+MAX_BOX_FRAMES = 3  # a --box side beyond 3x the frame would only pad (and allocate) emptiness
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
@@ -57,7 +58,9 @@ class EditRequest:
 
     ``edit_start``/``edit_end`` (seconds of the source) edit only that span, fading the
     strength in and out over ``fade`` seconds at its ends; every other frame is the source's.
-    ``start``/``duration`` instead cut the output.
+    ``start``/``duration`` instead cut the output. ``face_index`` picks the source's face,
+    ``driver_face_index`` the driver's (0 = the largest). ``portrait`` (reenact) requires the
+    source to be a still image.
     """
 
     source: Path
@@ -83,6 +86,8 @@ class EditRequest:
     box: str | None = None
     box_scale: float = DEFAULT_BOX_SCALE
     face_index: int = 0
+    driver_face_index: int = 0
+    portrait: bool = False
     mask: str = "face"
     feather: float = DEFAULT_FEATHER
     paste_method: str = "change"
@@ -125,8 +130,8 @@ class EditRequest:
         ) or (self.edit_end is not None and self.edit_end <= 0):
             raise InputError(f"the edited span {self.edit_start}..{self.edit_end} s is empty or negative", "give 0 <= --edit-start < --edit-end")
         parse_regions(self.mask)
-        if self.face_index < 0:
-            raise InputError(f"--face-index {self.face_index} is negative", "0 is the largest face")
+        if self.face_index < 0 or self.driver_face_index < 0:
+            raise InputError("a face index is negative", "0 is the largest face")
         if self.box is not None and self.crop == "none":
             raise InputError("--box and --crop none contradict each other", "give only one of them")
         self.motion = MotionControl(self.strength, self.relative, self.smooth)
@@ -262,21 +267,39 @@ class EditJob:
     # -- set-up ------------------------------------------------------------------------------
     def _probe_inputs(self) -> tuple[MediaInfo, MediaInfo]:
         source, driver = probe(self.request.source), probe(self.request.driver)
+        if self.request.portrait and source.kind != "image":
+            raise InputError(f"{source.path.name} is a video, not a still portrait", "give a portrait image, or edit the video with `dpe edit-expression` / `dpe edit-pose`")
         if source.kind == "image" and self.request.paste:
             raise InputError(f"{source.path.name} is a still image", "use `dpe reenact` to animate a portrait")
         if self.request.start and source.kind == "image":
             raise InputError("--start/--duration apply to a source video", "drop them for a still portrait")
         return source, driver
 
-    def _framing(self, info: MediaInfo, *, own_box: str | None, label: str, start: float = 0.0, duration: float | None = None) -> Framing:
+    def _framing(self, info: MediaInfo, *, role: str, start: float = 0.0, duration: float | None = None) -> Framing:
+        """The fixed crop box of the source or the driver (``role``); errors name which."""
         r = self.request
         if r.crop == "none":
             return whole_frame(info)
-        if own_box is not None:
-            return Framing(parse_box(own_box), 0, 0)
+        if role == "source" and r.box is not None:
+            box = parse_box(r.box)
+            x, y, w, h = (int(v) for v in r.box.split(","))
+            if w != h:
+                self.reporter.note(f"--box {r.box} is not square: the {box.size}x{box.size} square around its centre is used")
+            if box.size > MAX_BOX_FRAMES * max(info.width, info.height) or not any(box_in_frame(box, info.width, info.height)[2:]):
+                raise InputError(f"--box {r.box} does not fit the {info.width}x{info.height} source", f"give a box that overlaps the frame, at most {MAX_BOX_FRAMES}x its size")
+            return Framing(box, 0, 0)
         began = time.perf_counter()
+        index = r.face_index if role == "source" else r.driver_face_index
         try:
-            return find_box(info, start=start, duration=duration, face_index=r.face_index, scale=r.box_scale, reporter=self.reporter, label=label)
+            return find_box(info, start=start, duration=duration, face_index=index, scale=r.box_scale, reporter=self.reporter, label=f" ({role})")
+        except NoFaceError as exc:
+            option = "--face-index" if role == "source" else "--driver-face-index"
+            hint = exc.hint.replace("use a face index", f"use {option}") if exc.hint else None
+            if role == "source" and "no face found" in exc.message:
+                hint = "use a source with a visible face, or give its crop with --box x,y,w,h"
+            elif role == "driver" and "no face found" in exc.message:
+                hint = "drive with a video or image that shows a face"
+            raise NoFaceError(f"{role} {info.path.name}: {exc.message}", hint) from None
         finally:
             self.timer.add("detect", time.perf_counter() - began)
 
@@ -331,7 +354,7 @@ class EditJob:
     def run(self) -> dict:
         r = self.request
         began = time.perf_counter()
-        output_path = check_output_path(r.output, r.overwrite)
+        output_path = check_output_path(r.output, r.overwrite, inputs=(r.source, r.driver))
         source_info, driver_info = self._probe_inputs()
         still_source = source_info.kind == "image"
         if still_source and driver_info.kind == "image":
@@ -352,10 +375,10 @@ class EditJob:
                 "give --start/--edit-start within the video",
             )
         span = None if math.isinf(span_end) else span_end - span_start
-        source_framing = self._framing(source_info, own_box=r.box, label=" (source)", start=span_start, duration=span)
+        source_framing = self._framing(source_info, role="source", start=span_start, duration=span)
         # The driver is framed on the part that will be used (it may be longer than the source).
         driver_span = None if still_source else (span or max(source_info.duration - span_start, 1e-3))
-        driver_framing = self._framing(driver_info, own_box=None, label=" (driver)", duration=driver_span)
+        driver_framing = self._framing(driver_info, role="driver", duration=driver_span)
         size = self.engine.size
 
         if still_source:
@@ -385,7 +408,7 @@ class EditJob:
             out_w = probe_frame.shape[1]
 
         audio = self._audio(source_info, driver_info, still_source, duration_cap)
-        writer = VideoWriter(r.output, width=out_w, height=out_h, fps=fps, crf=r.crf, audio=audio, overwrite=r.overwrite)
+        writer = VideoWriter(r.output, width=out_w, height=out_h, fps=fps, crf=r.crf, audio=audio, overwrite=r.overwrite, inputs=(r.source, r.driver))
         if writer.audio_dropped:
             self.reporter.note("a PNG sequence has no audio track; the audio was not kept")
         paster = (
@@ -472,9 +495,13 @@ class EditJob:
             if paster is not None:
                 paster.close()
 
+        decode_errors = getattr(timeline, "decode_errors", 0)
+        if decode_errors:
+            which = "driver" if still_source else "source"
+            self.reporter.note(f"the {which} had {decode_errors} decode error(s): ffmpeg concealed them, so some frames may show damage (re-encode the file to check)")
         self.timer.add("total", time.perf_counter() - began)
         report = self._report(source_info, driver_info, source_framing, driver_framing, output_path, writer, fps, frames_written, paster, audio)
-        return {**report, "batch_size": batch_size, "frames_edited": frames_edited}
+        return {**report, "batch_size": batch_size, "frames_edited": frames_edited, "decode_errors": decode_errors}
 
     def _audio(self, source: MediaInfo, driver: MediaInfo, still_source: bool, duration: float | None) -> AudioSource | None:
         choice = self.request.audio

@@ -65,12 +65,14 @@ class BoxAccumulator:
         self.face_index = face_index
         self.frames = 0
         self.frames_with_face = 0
+        self.most_faces = 0  # the most faces seen in one frame (to explain a face index too high)
         self._samples: list[tuple[float, float, float]] = []
         self._rng = random.Random(0)  # fixed seed: the same video always gives the same box
 
     def add(self, faces: list[FaceBox]) -> None:
         """Record one frame's detections (an empty list for a frame without a face)."""
         self.frames += 1
+        self.most_faces = max(self.most_faces, len(faces))
         face = pick_face(faces, self.face_index)
         if face is None:
             return
@@ -92,6 +94,11 @@ class BoxAccumulator:
         boxes fit inside.
         """
         if not self._samples:
+            if self.most_faces:
+                raise NoFaceError(
+                    f"no face number {self.face_index} in any of the {self.frames} frames (at most {self.most_faces} per frame)",
+                    f"use a face index below {self.most_faces}; 0 is the largest face",
+                )
             raise NoFaceError(
                 f"no face found in any of the {self.frames} frames",
                 "use a video with a visible face, or give the crop with --box x,y,w,h",
