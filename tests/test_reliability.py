@@ -297,15 +297,17 @@ def tiny_safetensors(path: Path, config: dict, tensors: dict | None = None) -> P
     return path
 
 
+# VmHWM is this process's own peak (ru_maxrss would include the parent's at fork).
 PEAK_RSS_AFTER_READ = """
-import resource, sys
+import re, sys
+from pathlib import Path
 from dpe_cli.checkpoint import read_checkpoint
 from dpe_cli.errors import CheckpointError
 try:
     read_checkpoint(sys.argv[1])
 except CheckpointError as exc:
     print(exc.one_line())
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) // 1024)
 """
 
 
@@ -490,3 +492,21 @@ def test_compare_pairs_frames_by_timestamp(rates: dict[str, Path]) -> None:
 def test_compare_refuses_a_different_aspect_ratio(rates: dict[str, Path]) -> None:
     with pytest.raises(InputError, match="160x90 but the reference .* is 160x120: different aspect ratios"):
         compare(rates["wide"], rates["30fps"])
+
+
+def test_atomic_files_never_follow_a_planted_link(tmp_path: Path) -> None:
+    from dpe_cli.atomic import replacing
+
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    target = tmp_path / "model.safetensors"
+    for pid in range(os.getpid() - 50, os.getpid() + 50):  # the names the old scheme used
+        (tmp_path / f".{target.name}.partial-{pid}").symlink_to(victim)
+    with replacing(target) as tmp:
+        assert not tmp.is_symlink() and tmp.stat().st_size == 0
+        tmp.write_text("new")
+    assert target.read_text() == "new" and victim.read_text() == "mine"
+    with pytest.raises(RuntimeError):
+        with replacing(target) as tmp:
+            raise RuntimeError
+    assert not tmp.exists() and target.read_text() == "new"

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from dpe_cli import __version__
+from dpe_cli.atomic import replacing
 from dpe_cli.checkpoint.official import (
     DROP,
     Constant,
@@ -248,12 +249,8 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
+    with replacing(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_model(model: DPE, path: str | Path, extra_metadata: dict[str, str] | None = None) -> Path:

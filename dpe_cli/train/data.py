@@ -20,7 +20,6 @@ exactly the batches the uninterrupted run would have seen.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import signal
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from dpe_cli.atomic import replacing
 from dpe_cli.errors import InputError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
@@ -202,22 +202,13 @@ class FrameCache:
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
+    with replacing(path) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _atomic_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with tmp.open("wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp, tmp.open("wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def _build_one(cache: FrameCache, clip: Clip) -> None:

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
+from dpe_cli.atomic import replacing
 from dpe_cli.checkpoint import _atomic_write, read_checkpoint, resolve_device
 from dpe_cli.errors import DPEError, InputError
 from dpe_cli.model import DPE, Discriminator, DPEConfig
@@ -389,12 +390,8 @@ def sample_grid(columns: list[Tensor], labels: tuple[str, ...]) -> np.ndarray:
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.png")
-    try:
+    with replacing(path, suffix=".png") as tmp:
         cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _set_trainable(model: DPE, stage: int, objective: str) -> list[nn.Parameter]:
