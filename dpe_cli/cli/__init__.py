@@ -15,7 +15,7 @@ import traceback
 
 import typer
 
-from dpe_cli.cli import edit_cmd, eval_cmd, info_cmd, synth_cmd, train_cmd, weights_cmd
+from dpe_cli.cli import batch_cmd, edit_cmd, eval_cmd, info_cmd, synth_cmd, train_cmd, weights_cmd
 from dpe_cli.cli.common import stderr
 from dpe_cli.cli.native_log import filtered_native_stderr
 from dpe_cli.errors import EXIT_FAILURE, EXIT_OK, DPEError, single_line
@@ -30,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (edit_cmd, eval_cmd, info_cmd, synth_cmd, train_cmd, weights_cmd):
+for _module in (batch_cmd, edit_cmd, eval_cmd, info_cmd, synth_cmd, train_cmd, weights_cmd):
     _module.register(app)
 
 
