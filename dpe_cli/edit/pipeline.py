@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from dpe_cli.checkpoint import read_checkpoint, resolve_device, resolve_weights
+from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, PRECISIONS, REFERENCES
 from dpe_cli.edit.framing import Framing, find_box, whole_frame
 from dpe_cli.edit.motion import MotionControl
 from dpe_cli.edit.stream import Prefetch, Sink, StageTimer
@@ -33,11 +34,6 @@ from dpe_cli.model import DPE, Encoding, Mode, check_mode
 from dpe_cli.progress import Reporter
 from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, probe, read_image
 
-AUDIO_CHOICES = ("source", "driver", "none")
-DRIVER_END_CHOICES = ("loop", "hold", "stop")
-CROP_CHOICES = ("auto", "none")
-PRECISIONS = ("fp32", "bf16", "fp16")
-REFERENCES = ("model", "source")
 MAX_BOX_SCALE = 4.0  # a box 4x the face already shows the shoulders; more only costs memory
 MAX_FADE = 10.0
 MAX_BOX_FRAMES = 3  # a --box side beyond 3x the frame would only pad (and allocate) emptiness

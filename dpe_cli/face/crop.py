@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from dpe_cli.choices import DEFAULT_BOX_SCALE
 from dpe_cli.errors import InputError, NoFaceError
 from dpe_cli.face.detect import FaceBox, pick_face
 
@@ -28,7 +29,6 @@ from dpe_cli.face.detect import FaceBox, pick_face
 # Check, re-cropping every 2nd frame with box() and detecting again (face side / crop side,
 # median; centre y / crop side, median): talk_full_844 0.526, 0.571; talk_full_590 0.515,
 # 0.575; talk_landscape_1280x720 0.541, 0.557. Both DPE crops snap to the whole frame.
-DEFAULT_BOX_SCALE = 1.85
 FACE_CENTER_Y = 0.573
 SIZE_PERCENTILE = 90  # face side: robust to a few oversized false detections
 COVER_PERCENTILE = 95  # faces the box must hold: all but the outliers

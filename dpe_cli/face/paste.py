@@ -21,6 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from dpe_cli.choices import PASTE_METHODS
 from dpe_cli.closing import Closing
 from dpe_cli.errors import InputError
 from dpe_cli.face.crop import CropBox, box_in_frame, crop, resize_square
@@ -29,7 +30,6 @@ from dpe_cli.face.landmarks import FaceMesh
 from dpe_cli.face.regions import DEFAULT_FEATHER, feather, parse_regions, region_mask
 from dpe_cli.face.smoothing import OneEuroFilter
 
-PASTE_METHODS = ("change", "replace")
 # Landmarks are found on the box cut from the frame at this size (mediapipe's mesh looks at
 # 192 px), and the mask is drawn there, then scaled to the box.
 MESH_SIZE = 256

@@ -13,6 +13,7 @@ import math
 import cv2
 import numpy as np
 
+from dpe_cli.choices import DEFAULT_FEATHER, REGIONS
 from dpe_cli.errors import InputError
 from dpe_cli.face.landmarks import (
     CHIN,
@@ -25,12 +26,10 @@ from dpe_cli.face.landmarks import (
     RIGHT_EYE,
 )
 
-REGIONS = ("face", "mouth", "eyes", "box")
 # Gaussian sigma as a fraction of the box side. The mask must fall to 0 at the box edge yet be
 # 1 on the chin, and in DPE framing the chin is only 0.15 of the box above the bottom edge
 # (mesh chin at 0.845-0.854 of the crop height on the DPE demo crops); the ramp spans 5 sigma
 # (2.5 each side of its middle), so sigma 0.03 fits it there.
-DEFAULT_FEATHER = 0.03
 TRUNCATE = 2.5  # the Gaussian kernel's radius in sigmas; the mask is exactly 0 beyond it
 # The upper half of the face oval is raised by up to this fraction of the chin-to-forehead
 # distance: the oval stops at the top of the forehead and brow edits move skin above it.

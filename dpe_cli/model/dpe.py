@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from dpe_cli.choices import MODES, Mode
 from dpe_cli.errors import InputError
 from dpe_cli.model.config import DPEConfig
 from dpe_cli.model.encoder import Encoder
 from dpe_cli.model.motion import DirectionBasis, LinearStack
 from dpe_cli.model.synthesis import Synthesis
-
-Mode = Literal["expression", "pose", "both"]
-MODES: tuple[str, ...] = ("expression", "pose", "both")
 
 
 @dataclass

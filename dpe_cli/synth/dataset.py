@@ -22,11 +22,11 @@ from typing import Any, NamedTuple
 import imageio_ffmpeg
 import numpy as np
 
+from dpe_cli.choices import SYNTH_KINDS as KINDS
 from dpe_cli.errors import InputError
 from dpe_cli.synth.face import Expression, Identity, Pose, Scene, render
 from dpe_cli.synth.motion import MOTIONS, random_expression, random_pose, sample_keyframes, sample_motion
 
-KINDS = ("crop", "full")
 CROP_SIZES = (64, 512)
 FULL_DEFAULT = (640, 360)
 LABELS_VERSION = 1

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dpe_cli.choices import SYNTH_MOTIONS as MOTIONS
 from dpe_cli.synth.face import Expression, Pose
 
 # Degrees; the renderer is checked against mediapipe's detectors within these.
 POSE_LIMITS = {"yaw": 30.0, "pitch": 20.0, "roll": 20.0}
-MOTIONS = ("smooth", "keyframes")
 TRACKS = ("yaw", "pitch", "roll", "tx", "ty", "scale", "mouth_open", "smile", "blink", "brow_raise")
 
 

@@ -34,11 +34,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dpe_cli.atomic import replacing
+from dpe_cli.choices import CACHE_FORMATS
 from dpe_cli.errors import InputError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-CACHE_FORMATS = ("jpg", "png")
 # The reference samples among the first 500 frames of each clip; more adds little variety.
 DEFAULT_MAX_FRAMES = 500
 JPEG_QUALITY = 95

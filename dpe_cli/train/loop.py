@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from dpe_cli.atomic import replacing
 from dpe_cli.checkpoint import _atomic_write, read_checkpoint, resolve_device
+from dpe_cli.choices import OBJECTIVES
 from dpe_cli.errors import DPEError, InputError
 from dpe_cli.model import DPE, Discriminator, DPEConfig
 from dpe_cli.train.data import (
@@ -91,7 +92,6 @@ RUN_ADJUSTABLE = {
     "precision": "fp32", "channels_last": False, "device": "auto", "workers": None,
 }  # fmt: skip
 METRICS_FILE = "metrics.jsonl"
-OBJECTIVES = ("cycle", "reenactment", "expression", "pose")
 # What each objective runs of the model (DDP needs every trained weight used).
 OBJECTIVE_MODULES = {
     "reenactment": ("encoder", "motion_mlp", "directions", "pose_head", "pose_generator"),
