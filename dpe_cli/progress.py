@@ -109,3 +109,31 @@ class RichReporter(Reporter):
             for task_id, total in self._shortened.items():
                 self._progress.update(task_id, total=total)
         self._progress.stop()
+
+
+class BatchReporter(RichReporter):
+    """A batch's bars: the first stage (the whole batch) stays, each job's passes disappear
+    when they end, so a thousand jobs do not leave three thousand bars behind."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__(console)
+        self._overall: int | None = None
+
+    def stage(self, description: str, total: int | None) -> Stage:
+        stage = super().stage(description, total)
+        assert isinstance(stage, _RichStage)
+        if self._overall is None:
+            self._overall = stage._task
+            return stage
+        return _PassingStage(stage, self._progress)
+
+
+class _PassingStage(Stage):
+    def __init__(self, stage: _RichStage, progress: Progress) -> None:
+        self._stage, self._progress = stage, progress
+
+    def advance(self, n: int = 1) -> None:
+        self._stage.advance(n)
+
+    def close(self) -> None:
+        self._progress.remove_task(self._stage._task)

@@ -241,23 +241,72 @@ def _side_by_side(panels: list[np.ndarray], height: int) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class DriverTrack:
+    """A driver's crop box and the motion vector of each of its frames on one timeline."""
+
+    framing: Framing
+    motion: torch.Tensor  # (frames, D), float32
+
+
+class DriverCache:
+    """Drivers encoded once for many jobs (``dpe batch``): keyed by the file's identity, the
+    output frame rate and everything that changes the crops or the vectors. A cached driver is
+    framed over its whole length, where a single run frames only the part it uses."""
+
+    def __init__(self) -> None:
+        self._tracks: dict[tuple, DriverTrack] = {}
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+    def track(self, job: "EditJob", info: MediaInfo, fps: Fraction | None) -> DriverTrack:
+        r, engine = job.request, job.engine
+        assert engine is not None
+        stat = info.path.stat()
+        key = (str(info.path.resolve()), stat.st_size, stat.st_mtime_ns, fps, r.crop, r.box_scale, r.driver_face_index,
+               str(engine.weights), r.precision, str(engine.device))
+        if key in self._tracks:
+            self.hits += 1
+            return self._tracks[key]
+        framing = job._framing(info, role="driver")
+        size = engine.size
+        if info.kind == "image":
+            motion = engine.motion([crop(read_image(info.path), framing.box, size)])
+        else:
+            chunks = []
+            reader = FrameReader(info.path, fps=fps)
+            try:
+                for frames in _batched(_timed(reader, job.timer, "decode"), 16):
+                    chunks.append(engine.motion([crop(f, framing.box, size) for f in frames]))
+            finally:
+                reader.close()
+            if not chunks:
+                raise InputError(f"driver {info.path.name} has no frames", "use another driver")
+            motion = torch.cat(chunks)
+        self._tracks[key] = DriverTrack(framing, motion)
+        return self._tracks[key]
+
+
 @dataclass
 class _Item:
     """One output frame on its way through the stages."""
 
     frame: np.ndarray | None  # the full source frame (kept when pasting or side by side)
     crop: np.ndarray  # the source's face crop at the model's size (the portrait for reenact)
-    driver: np.ndarray | None  # the driver's crop; None where the frame is kept as it is
+    driver: np.ndarray | int | None  # the driver's crop, or its frame in a cached track; None: kept
     weight: float  # how much of the edit the frame gets; 0 keeps it
 
 
 class EditJob:
     """One run of an editing request; ``run`` returns the report (the CLI's ``--json``)."""
 
-    def __init__(self, request: EditRequest, reporter: Reporter | None = None, engine: Engine | None = None) -> None:
+    def __init__(self, request: EditRequest, reporter: Reporter | None = None, engine: Engine | None = None, drivers: DriverCache | None = None) -> None:
         self.request = request
         self.reporter = reporter or Reporter()
         self.engine = engine
+        self.drivers = drivers
         self.timer = StageTimer()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -319,6 +368,20 @@ class EditJob:
                 while True:
                     yield last
 
+    def _driver_frames(self, frames: int, still: bool, single_pass: bool) -> Iterator[int]:
+        """Frame numbers of a cached driver on the output timeline, as ``_driver_crops`` goes."""
+        if still:
+            while True:
+                yield 0
+        yield from range(frames)
+        if single_pass or self.request.driver_end == "stop":
+            return
+        while True:
+            if self.request.driver_end == "hold":
+                yield frames - 1
+            else:
+                yield from range(frames)
+
     def _span_weight(self, t: float) -> float | None:
         """How much of the edit the frame at ``t`` (seconds of the source) gets: None outside
         the edited span, else a weight in [0, 1] that ramps linearly over ``fade`` seconds at
@@ -332,7 +395,7 @@ class EditJob:
             return 1.0
         return min(1.0, (t - begin) / r.fade, (end - t) / r.fade)
 
-    def _frames(self, reader: FrameReader, box: CropBox, driver: Iterator[np.ndarray]) -> Iterator[_Item]:
+    def _frames(self, reader: FrameReader, box: CropBox, driver: Iterator[np.ndarray | int]) -> Iterator[_Item]:
         """Source frames with their crop, driver crop and weight. The driver advances only
         through the edited span, whose first frame meets the driver's first; where the driver
         ends (``--driver-end stop``) so does the output."""
@@ -374,8 +437,18 @@ class EditJob:
         source_framing = self._framing(source_info, role="source", start=span_start, duration=span)
         # The driver is framed on the part that will be used (it may be longer than the source).
         driver_span = None if still_source else (span or max(source_info.duration - span_start, 1e-3))
-        driver_framing = self._framing(driver_info, role="driver", duration=driver_span)
+        track = None
+        if self.drivers is not None and not r.side_by_side:
+            track = self.drivers.track(self, driver_info, None if still_source else source_info.fps)
+            driver_framing = track.framing
+        else:
+            driver_framing = self._framing(driver_info, role="driver", duration=driver_span)
         size = self.engine.size
+
+        def driver_stream(single_pass: bool) -> Iterator[np.ndarray | int]:
+            if track is not None:
+                return self._driver_frames(len(track.motion), driver_info.kind == "image", single_pass)
+            return self._driver_crops(driver_info, driver_framing.box, None if single_pass else fps)
 
         if still_source:
             timeline = FrameReader(driver_info.path)  # the driver sets frames, rate and length
@@ -384,13 +457,13 @@ class EditJob:
             portrait = self.engine.encode([portrait_crop])
             portrait_motion = self.engine.motion_of(portrait)
             items: Iterable[_Item] = (
-                _Item(None, portrait_crop, c, 1.0) for c in self._driver_crops(driver_info, driver_framing.box, None)
+                _Item(None, portrait_crop, c, 1.0) for c in driver_stream(single_pass=True)
             )
             duration_cap = None
         else:
             timeline = FrameReader(source_info.path, start=r.start, duration=r.duration)
             fps = timeline.fps
-            items = self._frames(timeline, source_framing.box, self._driver_crops(driver_info, driver_framing.box, fps))
+            items = self._frames(timeline, source_framing.box, driver_stream(single_pass=False))
             portrait = portrait_motion = None
             duration_cap = r.duration
         total = timeline.frame_count_estimate
@@ -427,7 +500,9 @@ class EditJob:
                 return results
             chosen = [batch[i] for i in rows]
             driver_crops = [item.driver for item in chosen]
-            if driver_still:
+            if track is not None:
+                driver_motion = track.motion[torch.tensor(driver_crops)]
+            elif driver_still:
                 if not fixed_motion:
                     fixed_motion.append(self.engine.motion(driver_crops[:1]))
                 driver_motion = fixed_motion[0].expand(len(chosen), -1)
@@ -464,7 +539,7 @@ class EditJob:
                 out = edited
             if r.side_by_side:
                 left = item.frame if item.frame is not None else item.crop
-                out = _side_by_side([left, item.driver if item.driver is not None else blank, out], out_h)
+                out = _side_by_side([left, item.driver if isinstance(item.driver, np.ndarray) else blank, out], out_h)
             self.timer.timed("encode", writer.write, out)
             frames_written += 1
             stage.advance()

@@ -1,0 +1,154 @@
+"""Batch manifests: one editing job per line, as JSON lines or CSV, read and checked whole.
+
+A job names ``source``, ``driver`` and ``output`` (relative paths are relative to the
+manifest's folder, or to the working directory for a manifest on stdin), optionally the
+``command`` (``edit-expression`` by default, ``edit-pose``, ``reenact``) and any option of the
+single commands under its long name with underscores (``strength``, ``box_scale``, ``audio``,
+...). Options given to ``dpe batch`` are defaults that a job's own values override. Every line
+is checked, and its request built, before any job runs: a bad manifest costs no work.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dpe_cli.edit.commands import COMMANDS, build_request, option_names
+from dpe_cli.edit.pipeline import EditRequest
+from dpe_cli.errors import InputError
+
+REQUIRED = ("source", "driver", "output")
+ALIASES = {"paste": "paste_method"}  # the CLI's --paste sets the request's paste_method
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+class ManifestError(InputError):
+    """A manifest that cannot be run as written (exit code 2, before any job runs)."""
+
+
+@dataclass
+class Job:
+    """One line of the manifest, ready to run."""
+
+    index: int  # position in the manifest (0-based): what sharding divides
+    line: int  # line number in the manifest file, for messages
+    command: str
+    request: EditRequest
+    options: dict[str, Any] = field(default_factory=dict)  # as given (after defaults), for the fingerprint
+
+    @property
+    def key(self) -> str:
+        """What identifies the job across runs: its output."""
+        return str(Path(self.request.output).expanduser().resolve())
+
+
+def _rows(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, fields) of each job line; JSON lines when the first line is an object."""
+    lines = text.splitlines()
+    first = next((ln.strip() for ln in lines if ln.strip()), "")
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if first.startswith("{"):
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip() or raw.lstrip().startswith("#"):
+                continue
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(f"{name} line {number}: not valid JSON ({exc.msg})", "write one JSON object per line") from None
+            if not isinstance(value, dict):
+                raise ManifestError(f"{name} line {number}: not a JSON object", 'write {"source": ..., "driver": ..., "output": ...}')
+            rows.append((number, value))
+        return rows
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise ManifestError(f"{name} is empty", "give one job per line, as JSON lines or CSV with a header row")
+    header = [h.strip() for h in reader.fieldnames]
+    reader.fieldnames = header
+    for row in reader:
+        number = reader.line_num
+        if None in row:
+            raise ManifestError(f"{name} line {number}: more fields than the header has", "quote fields that hold commas")
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        rows.append((number, {k: v for k, v in row.items() if v is not None and v.strip() != ""}))
+    return rows
+
+
+def _resolve(value: Any, base: Path, what: str, name: str, number: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ManifestError(f"{name} line {number}: {what} must be a path", f"give the {what} file")
+    text = value.strip()
+    path = Path(text).expanduser()
+    resolved = path if path.is_absolute() else base / path
+    return str(resolved) + ("/" if text.endswith("/") else "")
+
+
+def make_jobs(rows: list[tuple[int, dict[str, Any]]], base: Path, defaults: dict[str, Any], name: str) -> list[Job]:
+    """Check every row and build its request; duplicate outputs are refused."""
+    known = set(option_names()) | set(ALIASES) | {"command", *REQUIRED}
+    jobs: list[Job] = []
+    seen: dict[str, int] = {}
+    for number, row in rows:
+        unknown = sorted(set(row) - known)
+        if unknown:
+            raise ManifestError(f"{name} line {number}: unknown field {unknown[0]!r}", "use source, driver, output, command or an option's long name with underscores")
+        missing = [k for k in REQUIRED if k not in row]
+        if missing:
+            raise ManifestError(f"{name} line {number}: no {missing[0]}", "every job needs source, driver and output")
+        command = str(row.get("command", defaults.get("command", "edit-expression")))
+        if command not in COMMANDS:
+            raise ManifestError(f"{name} line {number}: unknown command {command!r}", f"use one of: {', '.join(COMMANDS)}")
+        options = {ALIASES.get(k, k): v for k, v in {**defaults, **row}.items() if k not in ("command", *REQUIRED)}
+        paths = {k: _resolve(row[k], base, k, name, number) for k in REQUIRED}
+        if options.get("weights"):
+            options["weights"] = _resolve(str(options["weights"]), base, "weights", name, number)
+        try:
+            request = build_request(command, paths["source"], paths["driver"], paths["output"], **options)
+        except InputError as exc:
+            raise ManifestError(f"{name} line {number}: {exc.message}", exc.hint) from None
+        job = Job(len(jobs), number, command, request, options)
+        if job.key in seen:
+            raise ManifestError(f"{name} line {number}: output {paths['output']} is also line {seen[job.key]}'s", "give every job its own output")
+        seen[job.key] = number
+        jobs.append(job)
+    if not jobs:
+        raise ManifestError(f"{name} holds no jobs", "give one job per line")
+    return jobs
+
+
+def read_manifest(path: str, defaults: dict[str, Any]) -> list[Job]:
+    """Jobs of a manifest file, or of standard input for ``-``."""
+    if path == "-":
+        text, base, name = sys.stdin.read(), Path.cwd(), "the manifest on stdin"
+    else:
+        file = Path(path).expanduser()
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise ManifestError(f"{file}: manifest not found", "check the path") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{file}: cannot read the manifest ({exc})", "give a UTF-8 text file") from None
+        base, name = file.resolve().parent, file.name
+    return make_jobs(_rows(text, name), base, defaults, name)
+
+
+def folder_jobs(folder: Path, driver: Path, out_dir: Path, defaults: dict[str, Any]) -> list[Job]:
+    """The shorthand: every video of ``folder`` driven by one driver into ``out_dir``."""
+    folder, out_dir = folder.expanduser(), out_dir.expanduser()
+    if not folder.is_dir():
+        raise ManifestError(f"{folder}: not a folder", "give the folder of videos to edit")
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    if not videos:
+        raise ManifestError(f"{folder}: no videos ({', '.join(VIDEO_SUFFIXES)})", "check the folder")
+    if not out_dir.is_dir():
+        raise ManifestError(f"{out_dir}: output folder does not exist", "create it first")
+    command = str(defaults.get("command", "edit-expression"))
+    tag = {"edit-expression": "expression", "edit-pose": "pose", "reenact": "reenact"}.get(command, "edit")
+    rows = [(i + 1, {"source": str(v.resolve()), "driver": str(driver.expanduser().resolve()), "output": str((out_dir / f"{v.stem}-{tag}.mp4").resolve())})
+            for i, v in enumerate(videos)]
+    return make_jobs(rows, Path.cwd(), defaults, f"folder {folder}")

@@ -1,0 +1,87 @@
+"""The three editing commands as requests: what each one fixes, and which options it takes.
+
+``dpe edit-expression``, ``dpe edit-pose`` and ``dpe reenact`` differ only in a few settings of
+one :class:`EditRequest` (edit mode, paste-back, default audio, portrait source). Keeping them
+here lets the CLI and ``dpe batch`` build the same request from the same words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from dpe_cli.edit.pipeline import EditRequest
+from dpe_cli.errors import InputError
+
+COMMANDS = ("edit-expression", "edit-pose", "reenact")
+# What each command fixes (not options): reenact's mode is an option with its own default.
+_FIXED: dict[str, dict[str, Any]] = {
+    "edit-expression": {"mode": "expression", "paste": True},
+    "edit-pose": {"mode": "pose", "paste": False},
+    "reenact": {"paste": False, "driver_end": "stop", "portrait": True},
+}
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "edit-expression": {"audio": "source"},
+    "edit-pose": {"audio": "source"},
+    "reenact": {"audio": "driver", "mode": "both"},
+}
+_PATHS = ("source", "driver", "output")
+_HIDDEN = {"motion", "paste", "portrait"}  # derived, or fixed by the command
+
+
+def option_names() -> tuple[str, ...]:
+    """The request's options (under their long names with underscores), paths excluded."""
+    return tuple(f.name for f in dataclasses.fields(EditRequest) if f.init and f.name not in _HIDDEN and f.name not in _PATHS)
+
+
+def _field_types() -> dict[str, type]:
+    hints = typing.get_type_hints(EditRequest)
+    types_: dict[str, type] = {}
+    for name in option_names():
+        hint = hints[name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)] if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else [hint]
+        types_[name] = args[0] if args else str
+    return types_
+
+
+def convert_option(name: str, value: Any) -> Any:
+    """A manifest or ``--option`` value (often text, as in CSV) as the request's type."""
+    kind = _field_types().get(name)
+    if kind is None:
+        raise InputError(f"unknown option {name!r}", f"use one of: {', '.join(option_names())}")
+    if value is None or (isinstance(value, str) and value.strip() == "" and kind is not str):
+        return None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return text in ("true", "1", "yes")
+        if kind is Path:
+            return Path(str(value))
+        if kind is float:
+            return float(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise InputError(f"option {name} = {value!r} is not a {kind.__name__}", f"give {name} as a {kind.__name__}") from None
+
+
+def build_request(command: str, source: str | Path, driver: str | Path, output: str | Path, **options: Any) -> EditRequest:
+    """The request that ``dpe COMMAND SOURCE --driver DRIVER -o OUTPUT --OPTION ...`` makes."""
+    if command not in COMMANDS:
+        raise InputError(f"unknown command {command!r}", f"use one of: {', '.join(COMMANDS)}")
+    fixed = set(_FIXED[command]) & set(options)
+    if fixed:
+        raise InputError(f"{command} does not take {', '.join(sorted(fixed))}", "drop it; the command sets it")
+    values = {**_DEFAULTS[command], **{k: convert_option(k, v) for k, v in options.items()}}
+    values = {k: v for k, v in values.items() if v is not None}  # None: the request's default
+    return EditRequest(source=Path(source), driver=Path(driver), output=str(output), **values, **_FIXED[command])
