@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dpe_cli import DPE, DPEConfig, load_model, save_model
-from dpe_cli.checkpoint import convert, read_checkpoint, resolve_weights
+from dpe_cli.checkpoint import convert, read_checkpoint
 from dpe_cli.errors import CheckpointError, InputError
 
 
@@ -41,22 +41,6 @@ def test_convert_official_keeps_outputs(official_checkpoint, parity_fixture, tmp
     src, drv = parity_fixture["source"][:1], parity_fixture["driving"][:1]
     with torch.no_grad():
         assert torch.equal(a.edit(src, drv), b.edit(src, drv))
-
-
-def test_lookup_order(tiny_weights, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DPE_WEIGHTS", raising=False)
-    with pytest.raises(CheckpointError, match="--weights.*DPE_WEIGHTS.*weights/"):
-        resolve_weights(None)
-    (tmp_path / "weights").mkdir()
-    local = tmp_path / "weights" / "small.safetensors"
-    local.write_bytes(tiny_weights.read_bytes())
-    assert resolve_weights(None) == Path("weights/small.safetensors")
-    (tmp_path / "weights" / "dpe.safetensors").write_bytes(tiny_weights.read_bytes())
-    assert resolve_weights(None) == Path("weights/dpe.safetensors")  # official name preferred
-    monkeypatch.setenv("DPE_WEIGHTS", str(tiny_weights))
-    assert resolve_weights(None) == tiny_weights
-    assert resolve_weights("explicit.safetensors") == Path("explicit.safetensors")
 
 
 def _official_state(official_checkpoint: Path) -> dict:

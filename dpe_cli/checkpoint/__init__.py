@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
+import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +33,22 @@ from dpe_cli.checkpoint.official import (
     infer_config,
     lia_target,
 )
-from dpe_cli.errors import CheckpointError, InputError, single_line
+from dpe_cli.errors import CheckpointError, InputError, OutputExistsError, single_line
 from dpe_cli.model import DPE, DPEConfig, Discriminator
+# The lookup lives in the torch-free dpe_cli.weights; these names stay importable from here.
+from dpe_cli.weights import (  # noqa: F401
+    WEIGHTS_DIR,
+    WEIGHTS_ENV,
+    Located,
+    find_in_directory,
+    locate_weights,
+    model_note,
+    resolve_weights,
+    user_weights_dir,
+)
 
 FORMAT_NAME = "dpe-cli"
 FORMAT_VERSION = "1"
-WEIGHTS_ENV = "DPE_WEIGHTS"
-WEIGHTS_DIR = Path("weights")
-# Preferred names in weights/: the official model first, then anything else.
-PREFERRED_NAMES = ("dpe.safetensors", "dpe.pt")
 T = TypeVar("T")
 
 
@@ -240,7 +247,7 @@ def read_checkpoint(path: str | Path) -> tuple[DPE, CheckpointInfo]:
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> DPE:
     """Load DPE weights for inference.
 
-    ``path`` may be None to use the default lookup (``$DPE_WEIGHTS``, then ``weights/``).
+    ``path`` may be None to use the default lookup (:mod:`dpe_cli.weights`).
     The model is in eval mode with gradients off; float64 works too (parity is judged in it).
     """
     model, _ = read_checkpoint(resolve_weights(path))
@@ -273,10 +280,31 @@ def save_model(model: DPE, path: str | Path, extra_metadata: dict[str, str] | No
     return path
 
 
+def _save_converted(model: DPE, info: CheckpointInfo, target: Path) -> None:
+    save_model(model, target, {"converted_from": info.path.name, "source_sha256": info.sha256})
+
+
 def convert(source: str | Path, target: str | Path) -> CheckpointInfo:
     """Official ``dpe.pt`` (or any readable checkpoint) -> our safetensors file."""
     model, info = read_checkpoint(source)
-    save_model(model, target, {"converted_from": Path(source).name, "source_sha256": info.sha256})
+    _save_converted(model, info, Path(target))
+    return read_checkpoint(target)[1]
+
+
+def install(source: str | Path, folder: Path | None = None, overwrite: bool = False) -> CheckpointInfo:
+    """Put a checkpoint where every run finds it: the user's weights folder (or ``folder``),
+    as ``<stem>.safetensors``. It is loaded first, so a damaged or foreign file is refused
+    before anything is written; the official ``.pt`` is converted (faster to load, no pickle),
+    our own files are copied. The file appears complete or not at all."""
+    source = Path(source).expanduser()
+    target = (user_weights_dir() if folder is None else folder) / f"{source.stem}.safetensors"
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target} is already installed", "pass --overwrite to replace it")
+    model, info = read_checkpoint(source)
+    if info.format == "safetensors":
+        _atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+    else:
+        _save_converted(model, info, target)
     return read_checkpoint(target)[1]
 
 
@@ -305,32 +333,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def find_in_directory(directory: Path) -> Path | None:
-    """The checkpoint ``weights/`` offers: the official names first, then any other."""
-    for name in PREFERRED_NAMES:
-        if (directory / name).is_file():
-            return directory / name
-    candidates = sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.pt"))
-    return candidates[0] if candidates else None
-
-
-def resolve_weights(path: str | Path | None = None) -> Path:
-    """``--weights PATH``, then ``$DPE_WEIGHTS``, then a checkpoint in ``./weights/``."""
-    if path is not None:
-        return Path(path).expanduser()
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return Path(env).expanduser()
-    if WEIGHTS_DIR.is_dir():
-        found = find_in_directory(WEIGHTS_DIR)
-        if found is not None:
-            return found
-    raise CheckpointError(
-        "no DPE weights found",
-        f"pass --weights PATH, set ${WEIGHTS_ENV}, or put dpe.pt / a .safetensors file in ./{WEIGHTS_DIR}/ (see weights/README.md)",
-    )
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
