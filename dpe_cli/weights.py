@@ -143,10 +143,18 @@ def describe_lookup(path: str | Path | None = None) -> dict:
     """What ``dpe weights path --json`` prints: the places searched in order, and the file a
     run would use (or why there is none)."""
     env = os.environ.get(WEIGHTS_ENV) or None
-    places: list[dict] = [{"origin": "--weights", "path": None if path is None else str(path), "offers": None}]
-    places.append({"origin": "$DPE_WEIGHTS", "path": env, "offers": None})
+    places: list[dict] = [
+        {"origin": "--weights", "path": None if path is None else str(path), "exists": None, "offers": None, "passed_over": []},
+        {"origin": "$DPE_WEIGHTS", "path": env, "exists": None, "offers": None, "passed_over": []},
+    ]
     places += [
-        {"origin": f.origin, "path": str(f.path), "offers": None if f.offers is None else str(f.offers)}
+        {
+            "origin": f.origin,
+            "path": str(f.path.absolute()),
+            "exists": f.path.is_dir(),
+            "offers": None if f.offers is None else str(f.offers),
+            "passed_over": [p.name for p in checkpoints(f.path) if is_demo_model(p) and f.origin != "shipped"],
+        }
         for f in search_folders()
     ]
     try:

@@ -5,6 +5,9 @@ line on stderr and an exit code: :class:`~dpe_cli.errors.DPEError` its own (2 fo
 a usage error (bad option value, unknown command) 2 with the hint to ``--help``, Ctrl-C 130,
 SIGTERM 143 and SIGHUP 129 (after the same cleanup as an error), anything else 1; tracebacks
 only with ``--debug`` (or ``DPE_DEBUG=1``).
+
+The command modules import torch, OpenCV and mediapipe only inside their commands, so
+``dpe --help``, ``dpe --version`` and shell completion answer at once.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import Annotated
 
 import typer
 
-from dpe_cli.cli import batch_cmd, edit_cmd, eval_cmd, info_cmd, synth_cmd, train_cmd, weights_cmd
+from dpe_cli import version
+from dpe_cli.cli import batch_cmd, edit_cmd, eval_cmd, info_cmd, preview_cmd, synth_cmd, train_cmd, weights_cmd
 from dpe_cli.cli.common import stderr
 from dpe_cli.cli.native_log import filtered_native_stderr
 from dpe_cli.errors import EXIT_FAILURE, EXIT_OK, DPEError, single_line
@@ -27,11 +32,26 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
-for _module in (batch_cmd, edit_cmd, eval_cmd, info_cmd, synth_cmd, train_cmd, weights_cmd):
+for _module in (batch_cmd, edit_cmd, eval_cmd, info_cmd, preview_cmd, synth_cmd, train_cmd, weights_cmd):
     _module.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dpe {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print dpe's version and exit.")
+    ] = False,
+) -> None:
+    """Video portrait editing with DPE: change expression or pose, reenact portraits."""
 
 
 def _debug_requested(argv: list[str]) -> bool:
@@ -50,8 +70,10 @@ def _say(label: str, text: str, exc: BaseException | None = None) -> None:
 
 def _invoke(argv: list[str]) -> int:
     """Run the command without Typer's standalone handling, so that every exception (usage
-    errors and interrupts included) reaches :func:`_run` as itself."""
+    errors and interrupts included) reaches :func:`_run` as itself. A shell's completion
+    request (``$_DPE_COMPLETE``, from ``dpe --install-completion``) is answered first."""
     command = typer.main.get_command(app)
+    command._main_shell_completion({}, "dpe")
     with command.make_context("dpe", list(argv)) as ctx:
         command.invoke(ctx)
     return EXIT_OK

@@ -1,4 +1,8 @@
-"""Options and helpers shared by the Typer commands (which stay thin)."""
+"""Options and helpers shared by the Typer commands (which stay thin).
+
+Nothing here may import torch, OpenCV or mediapipe: every command module imports this, and
+``dpe --help`` and shell completion must answer without loading them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+
+from dpe_cli.choices import DEVICES, REGIONS
 
 # Progress bars, warnings and errors go to stderr; stdout is kept for machine-readable output.
 stderr = Console(stderr=True)
@@ -21,12 +27,41 @@ WeightsOption = Annotated[
     typer.Option(
         "--weights",
         "-w",
-        help="Checkpoint (.safetensors or official dpe.pt). Default: $DPE_WEIGHTS, then weights/.",
+        help="Checkpoint (.safetensors or official dpe.pt). Default: $DPE_WEIGHTS, ./weights/, the user folder, then the shipped demo model (see `dpe weights path`).",
         show_default=False,
     ),
 ]
+
+
+def parse_device(value: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or a numbered GPU ``cuda:N`` (so not a plain choice)."""
+    if value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise typer.BadParameter(f"{value!r} is not one of {', '.join(DEVICES)} or cuda:N")
+
+
+def complete_regions(incomplete: str) -> list[str]:
+    """Shell completion for ``--mask``: a region, or another one after those already joined
+    by commas (``mouth,`` offers ``mouth,face``, ``mouth,eyes`` and ``mouth,box``)."""
+    *chosen, last = incomplete.split(",")
+    prefix = "".join(f"{name}," for name in chosen)
+    return [prefix + name for name in REGIONS if name.startswith(last) and name not in chosen]
+
+
+def complete_devices() -> list[str]:
+    return list(DEVICES)
+
+
+DEVICE_METAVAR = f"<{'|'.join(DEVICES)}|cuda:N>"
 DeviceOption = Annotated[
-    str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+    str,
+    typer.Option(
+        "--device",
+        parser=parse_device,
+        metavar=DEVICE_METAVAR,
+        autocompletion=complete_devices,
+        help="auto (CUDA when present), cpu, cuda or cuda:N.",
+    ),
 ]
 
 

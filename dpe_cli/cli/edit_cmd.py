@@ -4,15 +4,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 
-from dpe_cli.cli.common import DebugOption, DeviceOption, JsonOption, QuietOption, WeightsOption, print_json, stderr
-from dpe_cli.edit import EditRequest, run_edit
-from dpe_cli.face.crop import DEFAULT_BOX_SCALE
-from dpe_cli.face.paste import DEFAULT_FEATHER
-from dpe_cli.progress import Reporter, RichReporter
+from dpe_cli.choices import (
+    AUDIO_CHOICES,
+    CROP_CHOICES,
+    DEFAULT_BOX_SCALE,
+    DEFAULT_FEATHER,
+    DRIVER_END_CHOICES,
+    MODES,
+    PASTE_METHODS,
+    PRECISIONS,
+    REFERENCES,
+    REGIONS,
+)
+from dpe_cli.cli.common import (
+    DebugOption,
+    DeviceOption,
+    JsonOption,
+    QuietOption,
+    WeightsOption,
+    complete_regions,
+    print_json,
+    stderr,
+)
 
 Output = Annotated[
     str | None,
@@ -20,9 +37,9 @@ Output = Annotated[
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output.")]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", min=1, max=256, help="Frames per model call. Default: 1 on a CPU (larger batches are slower per frame there), 8 on CUDA.", show_default=False)]
-Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 (fast on CPUs with AVX-512 BF16, and GPUs) or fp16 (CUDA).")]
-Audio = Annotated[str | None, typer.Option("--audio", help="Audio track: source, driver or none. Default: source for edits, driver for reenact.")]
-DriverEnd = Annotated[str, typer.Option("--driver-end", help="When the driver is shorter than the source: loop it, hold its last frame, or stop.")]
+Precision = Annotated[Literal[PRECISIONS], typer.Option("--precision", help="fp32, bf16 (fast on CPUs with AVX-512 BF16, and GPUs) or fp16 (CUDA).")]
+Audio = Annotated[Literal[AUDIO_CHOICES] | None, typer.Option("--audio", help="Audio track. Default: source for edits, driver for reenact.", show_default=False)]
+DriverEnd = Annotated[Literal[DRIVER_END_CHOICES], typer.Option("--driver-end", help="When the driver is shorter than the source: loop it, hold its last frame, or stop.")]
 Crf = Annotated[int, typer.Option("--crf", min=0, max=51, help="H.264 quality (lower is better; 18 is near lossless).")]
 SideBySide = Annotated[bool, typer.Option("--side-by-side", help="Write source, driver and result next to each other.")]
 Start = Annotated[float, typer.Option("--start", min=0.0, help="Edit from this time (seconds) of the source.")]
@@ -30,15 +47,15 @@ Duration = Annotated[float | None, typer.Option("--duration", min=0.001, help="E
 Strength = Annotated[float, typer.Option("--strength", help="Scale of the transferred motion: 0 keeps the source, 1 is as driven.")]
 Relative = Annotated[bool, typer.Option("--relative", help="Drive relative to the driver's first frame, starting from the source's own expression/pose.")]
 Smooth = Annotated[float, typer.Option("--smooth", help="Temporal smoothing of the motion in [0, 1): 0 off, 0.5 mild, 0.8 strong.")]
-Crop = Annotated[str, typer.Option("--crop", help="auto: detect the face and crop a fixed box; none: inputs already are square face crops.")]
+Crop = Annotated[Literal[CROP_CHOICES], typer.Option("--crop", help="auto: detect the face and crop a fixed box; none: inputs already are square face crops.")]
 Box = Annotated[str | None, typer.Option("--box", help="Fixed source crop box x,y,w,h in pixels (skips detection).")]
 BoxScale = Annotated[float, typer.Option("--box-scale", help="Crop box side relative to the face (larger shows more hair and neck).")]
 FaceIndex = Annotated[int, typer.Option("--face-index", min=0, help="Which face of the source when several are visible: 0 is the largest.")]
 DriverFaceIndex = Annotated[int, typer.Option("--driver-face-index", min=0, help="Which face of the driver when several are visible: 0 is the largest.")]
-Mask = Annotated[str, typer.Option("--mask", help="Regions of the edit pasted back: face, mouth (dubbing: eyes and brows stay the source's), eyes, box, or several joined by commas (mouth,eyes).")]
+Mask = Annotated[str, typer.Option("--mask", metavar=f"<{'|'.join(REGIONS)}>[,...]", autocompletion=complete_regions, help="Regions of the edit pasted back: face, mouth (dubbing: eyes and brows stay the source's), eyes, box, or several joined by commas (mouth,eyes).")]
 Feather = Annotated[float, typer.Option("--feather", help="Mask edge softness (Gaussian sigma as a fraction of the box).")]
-Paste = Annotated[str, typer.Option("--paste", help="change: keep the frame's own full-resolution pixels and add only what the edit changes; replace: paste the model's picture (soft at the model's resolution).")]
-PasteReference = Annotated[str, typer.Option("--paste-reference", help="What --paste change measures the edit against: model (the model's reconstruction of the source: exact where nothing changes, one more generator pass) or source (the source crop: faster).")]
+Paste = Annotated[Literal[PASTE_METHODS], typer.Option("--paste", help="change: keep the frame's own full-resolution pixels and add only what the edit changes; replace: paste the model's picture (soft at the model's resolution).")]
+PasteReference = Annotated[Literal[REFERENCES], typer.Option("--paste-reference", help="What --paste change measures the edit against: model (the model's reconstruction of the source: exact where nothing changes, one more generator pass) or source (the source crop: faster).")]
 EditStart = Annotated[float | None, typer.Option("--edit-start", min=0.0, help="Edit only from this time (seconds of the source); earlier frames stay as they are.", show_default=False)]
 EditEnd = Annotated[float | None, typer.Option("--edit-end", min=0.0, help="Edit only until this time (seconds of the source); later frames stay as they are.", show_default=False)]
 Fade = Annotated[float, typer.Option("--fade", min=0.0, max=10.0, help="Seconds over which the edit fades in and out at --edit-start/--edit-end.")]
@@ -48,8 +65,13 @@ def _default_output(source: Path, tag: str) -> str:
     return str(Path.cwd() / f"{source.stem}-{tag}.mp4")
 
 
-def _run(request: EditRequest, quiet: bool, json_out: bool) -> None:
-    reporter: Reporter = Reporter() if quiet else RichReporter(stderr)
+def _run(quiet: bool, json_out: bool, **fields: Any) -> None:
+    """Build the request and run it; the editing library (torch) is imported only here."""
+    from dpe_cli.edit import EditRequest, run_edit
+    from dpe_cli.progress import Reporter, RichReporter
+
+    request = EditRequest(**fields)
+    reporter = Reporter() if quiet else RichReporter(stderr)
     with reporter:
         report = run_edit(request, reporter)
     if json_out:
@@ -101,7 +123,8 @@ def edit_expression(
     Head pose, background and audio stay. Only what the edit changes is added to the
     full-resolution frames (--paste change), so the face keeps its own detail.
     """
-    request = EditRequest(
+    _run(
+        quiet, json_out,
         source=source, driver=driver, output=output or _default_output(source, "expression"), mode="expression", paste=True,
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
         driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
@@ -109,7 +132,6 @@ def edit_expression(
         face_index=face_index, driver_face_index=driver_face_index, mask=mask, feather=feather, paste_method=paste, paste_reference=paste_reference,
         edit_start=edit_start, edit_end=edit_end, fade=fade,
     )
-    _run(request, quiet, json_out)
 
 
 def edit_pose(
@@ -148,21 +170,21 @@ def edit_pose(
     would no longer line up with the neck and background), so the output is the face crop
     at the model's resolution.
     """
-    request = EditRequest(
+    _run(
+        quiet, json_out,
         source=source, driver=driver, output=output or _default_output(source, "pose"), mode="pose", paste=False,
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
         driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
         strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
         edit_start=edit_start, edit_end=edit_end, fade=fade,
     )
-    _run(request, quiet, json_out)
 
 
 def reenact(
     image: Annotated[Path, typer.Argument(help="Still portrait to animate.", show_default=False)],
     driver: Annotated[Path, typer.Argument(help="Driving video.", show_default=False)],
     output: Output = None,
-    mode: Annotated[str, typer.Option("--mode", "-m", help="both (expression and pose), expression or pose.")] = "both",
+    mode: Annotated[Literal[MODES], typer.Option("--mode", "-m", help="both (expression and pose), expression or pose.")] = "both",
     weights: WeightsOption = None,
     device: DeviceOption = "auto",
     precision: Precision = "fp32",
@@ -189,13 +211,13 @@ def reenact(
     with the driver's audio by default. --relative starts from the portrait's own
     expression and pose, which usually looks more natural for another person's driver.
     """
-    request = EditRequest(
-        source=image, driver=driver, output=output or _default_output(image, f"reenact-{mode}"), mode=mode, paste=False,  # type: ignore[arg-type]
+    _run(
+        quiet, json_out,
+        source=image, driver=driver, output=output or _default_output(image, f"reenact-{mode}"), mode=mode, paste=False,
         weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "driver",
         driver_end="stop", portrait=True, crf=crf, side_by_side=side_by_side, overwrite=overwrite, strength=strength,
         relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
     )
-    _run(request, quiet, json_out)
 
 
 def register(app: typer.Typer) -> None:

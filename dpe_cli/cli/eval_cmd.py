@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -49,7 +49,7 @@ ModelsOption = Annotated[
     typer.Option(
         "--weights",
         "-w",
-        help="Checkpoint to evaluate; repeat to compare models (one table row each). Default: $DPE_WEIGHTS, then weights/.",
+        help="Checkpoint to evaluate; repeat to compare models (one table row each). Default: the weights `dpe weights path` shows.",
         show_default=False,
     ),
 ]
@@ -367,7 +367,7 @@ def editing_cmd(
     source: SourceOption = None,
     driver: DriverOption = None,
     mode: Annotated[
-        str | None,
+        Literal["expression", "pose"] | None,
         typer.Option("--mode", help="expression (Table 1) or pose (Table 2); default both tables.", show_default=False),
     ] = None,
     weights: ModelsOption = None,
@@ -387,8 +387,6 @@ def editing_cmd(
     """Expression and pose editing (Tables 1 and 2). An expression edit should take the
     driver's expression (AED to the driver) and keep the source's pose (APD to the source); a
     pose edit the reverse. CSIM is against the source."""
-    if mode not in (None, "expression", "pose"):
-        raise InputError(f"unknown --mode {mode!r}", "use expression or pose (or leave it out for both)")
     run_protocol(
         modes=[mode] if mode else ["expression", "pose"], jobs=_jobs(clip or [], source or [], driver or []),
         weights=weights or [], generated=generated or [], device=device, max_frames=max_frames, batch=batch,

@@ -7,15 +7,14 @@ import platform
 
 import typer
 
-from dpe_cli import __version__
+from dpe_cli import version
 from dpe_cli.cli.common import DebugOption, JsonOption, print_json
-from dpe_cli.errors import DPEError
+from dpe_cli.cli.weights_cmd import lookup_lines
+from dpe_cli.weights import describe_lookup
 
 
 def gather() -> dict:
     import torch
-
-    from dpe_cli.checkpoint import resolve_weights
 
     try:
         import mediapipe
@@ -30,12 +29,8 @@ def gather() -> dict:
     except Exception as exc:  # noqa: BLE001
         ffmpeg = f"unavailable ({type(exc).__name__})"
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
-    try:
-        weights = str(resolve_weights(None))
-    except DPEError as exc:
-        weights = f"none ({exc.hint})"
     return {
-        "dpe": __version__,
+        "dpe": version(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "mediapipe": mediapipe_version,
@@ -43,18 +38,20 @@ def gather() -> dict:
         "devices": devices,
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "weights": weights,
+        "weights": describe_lookup(),
     }
 
 
 def info(json_out: JsonOption = False, debug: DebugOption = False) -> None:
-    """Versions of torch, mediapipe and ffmpeg, devices, threads and the weights found."""
+    """Versions of torch, mediapipe and ffmpeg, devices, threads, and where the weights are looked for."""
     data = gather()
     if json_out:
         print_json(data)
         return
+    lookup = data.pop("weights")
     for key, value in data.items():
         typer.echo(f"{key:>10}: {', '.join(value) if isinstance(value, list) else value}")
+    typer.echo(f"{'weights':>10}: " + "\n            ".join(lookup_lines(lookup)))
 
 
 def register(app: typer.Typer) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
+from dpe_cli.choices import SYNTH_KINDS, SYNTH_MOTIONS
 from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, stderr
 from dpe_cli.errors import InputError, OutputExistsError
-from dpe_cli.progress import Reporter, RichReporter
-from dpe_cli.synth.dataset import check_counts, check_motion, frame_size, write_clip, write_dataset
 
 
 def parse_size(text: str | None) -> int | tuple[int, int] | None:
@@ -31,8 +30,8 @@ def synth(
     frames: Annotated[int, typer.Option("--frames", help="Frames per clip.")] = 100,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips.")] = 25.0,
     size: Annotated[str | None, typer.Option("--size", help="N (square) or WxH. Crops: 64-512, default 256; full frames: default 640x360.", show_default=False)] = None,
-    kind: Annotated[str, typer.Option("--kind", help="crop: face crops; full: the head somewhere in a larger frame.")] = "crop",
-    motion: Annotated[str, typer.Option("--motion", help="smooth: head motion, speech-like mouth and blinks over time; keyframes: every frame an independent random pose and expression (crops only; training pairs that span each factor's range).")] = "smooth",
+    kind: Annotated[Literal[SYNTH_KINDS], typer.Option("--kind", help="crop: face crops; full: the head somewhere in a larger frame.")] = "crop",
+    motion: Annotated[Literal[SYNTH_MOTIONS], typer.Option("--motion", help="smooth: head motion, speech-like mouth and blinks over time; keyframes: every frame an independent random pose and expression (crops only; training pairs that span each factor's range).")] = "smooth",
     seed: Annotated[int, typer.Option("--seed", help="First identity seed (identities are seed, seed+1, ...); also seeds motion and scenes.")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Clips rendered in parallel processes (datasets only).")] = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Write into an existing non-empty folder / replace the clip.")] = False,
@@ -45,6 +44,9 @@ def synth(
     Random identities, smooth head motion, speech-like mouth and blinks, as H.264 clips
     with labels in <clip>.labels.json.
     """
+    from dpe_cli.progress import Reporter, RichReporter
+    from dpe_cli.synth.dataset import check_counts, check_motion, frame_size, write_clip, write_dataset
+
     dims = frame_size(kind, parse_size(size))
     check_motion(motion, kind)
     if out.suffix.lower() in (".mov", ".mkv", ".avi", ".webm", ".m4v"):
@@ -62,7 +64,7 @@ def synth(
         raise OutputExistsError(f"{out} is not empty", "pass -y/--overwrite to write into it, or pick a new folder")
     check_counts(identities=n_ids, clips=n_clips, frames=frames, fps=fps, workers=workers)
     total = n_ids * n_clips * frames
-    reporter: Reporter = Reporter() if quiet else RichReporter(stderr)
+    reporter = Reporter() if quiet else RichReporter(stderr)
     with reporter:
         stage = reporter.stage("synth", total)
         if single:

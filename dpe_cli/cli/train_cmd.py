@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, stderr
+from dpe_cli.choices import CACHE_FORMATS, DEFAULT_BOX_SCALE, OBJECTIVES, PRECISIONS
+from dpe_cli.cli.common import (
+    DEVICE_METAVAR,
+    DebugOption,
+    JsonOption,
+    QuietOption,
+    complete_devices,
+    parse_device,
+    print_json,
+    stderr,
+)
 from dpe_cli.errors import InputError
-from dpe_cli.face.crop import DEFAULT_BOX_SCALE
 from dpe_cli.interrupt import interruption
 
 _RUN = "Run"
@@ -43,7 +52,7 @@ def train(
     resume: Annotated[bool, _opt("--resume", panel=_RUN, help="Continue the run in --out exactly where it stopped.")] = False,
     lr: Annotated[float | None, _opt("--lr", panel=_RUN, help="Learning rate. \\[default: 0.002 in stage 1, 0.0008 in stage 2]", show_default=False)] = None,
     seed: Annotated[int | None, _opt("--seed", panel=_RUN, help="Seed of initialisation and data sampling. \\[default: 0]", show_default=False)] = None,
-    objective: Annotated[str | None, _opt("--objective", panel=_RUN, help="cycle: the paper's bidirectional cyclic training; reenactment: LIA's (S driven by all of D's motion should be D), the start the paper's training assumes; expression / pose: refine one edit of an --init model alone (expression, head-pose and self-reconstruction terms; see docs/training.md). \\[default: cycle]", show_default=False)] = None,
+    objective: Annotated[Literal[OBJECTIVES] | None, _opt("--objective", panel=_RUN, help="cycle: the paper's bidirectional cyclic training; reenactment: LIA's (S driven by all of D's motion should be D), the start the paper's training assumes; expression / pose: refine one edit of an --init model alone (expression, head-pose and self-reconstruction terms; see docs/training.md). \\[default: cycle]", show_default=False)] = None,
     vgg_weights: Annotated[Path | None, _opt("--vgg-weights", panel=_LOSS, help="torchvision's vgg19-dcbb9e9d.pth, for the perceptual losses (off without it).")] = None,
     expression_weights: Annotated[Path | None, _opt("--expression-weights", panel=_LOSS, help="Expression encoder: dpe's regressor .safetensors, DECA's deca_model.tar or an EMOCA export (off without it).")] = None,
     pose_weights: Annotated[Path | None, _opt("--pose-weights", panel=_LOSS, help="Head-pose reader for --pose-weight: dpe's pose regressor .safetensors or DECA's deca_model.tar.")] = None,
@@ -57,15 +66,15 @@ def train(
     pixel_pyramid: Annotated[bool | None, _opt("--pixel-pyramid/--no-pixel-pyramid", panel=_LOSS, help="Without --vgg-weights: the perceptual and self-reconstruction terms compare image pyramids (scales 1 to 1/8) by L1. \\[default: off]", show_default=False)] = None,
     max_frames: Annotated[int | None, _opt("--max-frames", panel=_DATA, help="Frames used per clip (the first N). \\[default: 500]", show_default=False)] = None,
     cache: Annotated[Path | None, _opt("--cache", panel=_DATA, help="Frame cache folder; share it between runs on the same data. \\[default: OUT/cache]", show_default=False)] = None,
-    cache_format: Annotated[str | None, _opt("--cache-format", panel=_DATA, help="jpg (quality 95, compact) or png (lossless, ~5x larger). \\[default: jpg]", show_default=False)] = None,
+    cache_format: Annotated[Literal[CACHE_FORMATS] | None, _opt("--cache-format", panel=_DATA, help="jpg (quality 95, compact) or png (lossless, ~5x larger). \\[default: jpg]", show_default=False)] = None,
     workers: Annotated[int | None, _opt("--workers", panel=_DATA, min=0, help="Data-loading and caching processes per training process; 0 loads in the main process. \\[default: CPUs per process - 1, at most 8]", show_default=False)] = None,
     save_every: Annotated[int | None, _opt("--save-every", panel=_OUTPUT, help="Checkpoint every N steps (and at the end, and on Ctrl-C/SIGTERM). \\[default: 1000]", show_default=False)] = None,
     keep: Annotated[int | None, _opt("--keep", panel=_OUTPUT, min=0, help="Checkpoints kept (newest); 0 keeps all. \\[default: 3]", show_default=False)] = None,
     log_every: Annotated[int | None, _opt("--log-every", panel=_OUTPUT, help="Append the losses to metrics.jsonl every N steps. \\[default: 10]", show_default=False)] = None,
     sample_every: Annotated[int | None, _opt("--sample-every", panel=_OUTPUT, help="Write samples/step-N.png (S, D, S', S'', D', D'') every N steps. \\[default: 500]", show_default=False)] = None,
-    precision: Annotated[str | None, _opt("--precision", panel=_SPEED, help="fp32, bf16 or fp16 (autocast; fp16 with loss scaling). \\[default: fp32]", show_default=False)] = None,
+    precision: Annotated[Literal[PRECISIONS] | None, _opt("--precision", panel=_SPEED, help="fp32, bf16 or fp16 (autocast; fp16 with loss scaling). \\[default: fp32]", show_default=False)] = None,
     channels_last: Annotated[bool | None, _opt("--channels-last/--no-channels-last", panel=_SPEED, help="NHWC memory format (faster convolutions on recent GPUs). \\[default: off]", show_default=False)] = None,
-    device: Annotated[str | None, _opt("--device", panel=_SPEED, help="auto (CUDA when present), cpu, cuda; under torchrun each process takes cuda:LOCAL_RANK. \\[default: auto]", show_default=False)] = None,
+    device: Annotated[str | None, _opt("--device", panel=_SPEED, parser=parse_device, metavar=DEVICE_METAVAR, autocompletion=complete_devices, help="auto (CUDA when present), cpu, cuda; under torchrun each process takes cuda:LOCAL_RANK. \\[default: auto]", show_default=False)] = None,
     quiet: QuietOption = False,
     json_out: JsonOption = False,
     debug: DebugOption = False,

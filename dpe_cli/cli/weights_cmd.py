@@ -1,17 +1,74 @@
-"""``dpe weights convert`` and ``dpe weights info``."""
+"""``dpe weights path``, ``install``, ``info`` and ``convert``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dpe_cli.checkpoint import CheckpointInfo, convert, read_checkpoint
-from dpe_cli.cli.common import DebugOption, JsonOption, print_json, stderr
+from dpe_cli.cli.common import DebugOption, JsonOption, WeightsOption, print_json, stderr
 from dpe_cli.errors import InputError, OutputExistsError
+from dpe_cli.weights import describe_lookup
 
-weights_app = typer.Typer(help="Inspect and convert DPE checkpoints.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from dpe_cli.checkpoint import CheckpointInfo
+
+weights_app = typer.Typer(help="Find, install, inspect and convert DPE checkpoints.", no_args_is_help=True)
+
+
+def lookup_lines(lookup: dict) -> list[str]:
+    """``describe_lookup`` as text: each place in order with what it offers, then the choice."""
+    lines = ["searched, in order:"]
+    for i, place in enumerate(lookup["searched"], 1):
+        if place["path"] is None:
+            found = "(not given)"
+        elif place["offers"]:
+            found = f"{place['path']} -> {Path(place['offers']).name}"
+        elif place["exists"] is False:
+            found = f"{place['path']} (no such folder)"
+        elif place["passed_over"]:
+            found = f"{place['path']} (only {', '.join(place['passed_over'])}: demo models come last)"
+        else:
+            found = f"{place['path']} (no model)" if place["exists"] else place["path"]
+        lines.append(f"  {i}. {place['origin']:<13} {found}")
+    selected = lookup["selected"]
+    if selected is None:
+        lines.append(f"a run would use: nothing ({lookup['error']})")
+    else:
+        lines.append(f"a run would use: {selected['path']} ({selected['size'] / 1e6:.1f} MB, {selected['origin']})")
+    if lookup["note"]:
+        lines.append(f"note: {lookup['note']}")
+    return lines
+
+
+@weights_app.command("path")
+def path_command(weights: WeightsOption = None, json_out: JsonOption = False, debug: DebugOption = False) -> None:
+    """Show where checkpoints are looked for, in order, and which file a run would use."""
+    lookup = describe_lookup(weights)
+    if json_out:
+        print_json(lookup)
+        return
+    for line in lookup_lines(lookup):
+        typer.echo(line)
+
+
+@weights_app.command("install")
+def install_command(
+    source: Annotated[Path, typer.Argument(help="Checkpoint to install: the official dpe.pt or a dpe .safetensors file.", show_default=False)],
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an installed file of the same name.")] = False,
+    json_out: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Check that a checkpoint loads and copy it into your user weights folder, where every
+    run finds it from any directory (dpe.pt is converted to dpe.safetensors on the way)."""
+    from dpe_cli.checkpoint import install
+
+    info = install(source, overwrite=overwrite)
+    if json_out:
+        print_json(_describe(info))
+    else:
+        stderr.print(f"installed {info.path} ({info.parameters:,} parameters, sha256 {info.sha256[:12]}…)", highlight=False)
 
 
 def _describe(info: CheckpointInfo) -> dict:
@@ -32,6 +89,8 @@ def info_command(
     debug: DebugOption = False,
 ) -> None:
     """Show a checkpoint's format, model config, parameter count and sha256."""
+    from dpe_cli.checkpoint import read_checkpoint
+
     _, info = read_checkpoint(path)
     desc = _describe(info)
     if json_out:
@@ -53,6 +112,8 @@ def convert_command(
     debug: DebugOption = False,
 ) -> None:
     """Convert a checkpoint to dpe's safetensors format (config inside, no pickle to load)."""
+    from dpe_cli.checkpoint import convert
+
     if output.suffix != ".safetensors":
         raise InputError(f"output {output} must end in .safetensors", "e.g. -o weights/dpe.safetensors")
     if output.exists() and not overwrite:

@@ -1,0 +1,61 @@
+"""``dpe preview``: one PNG to check framing and paste-back before a long edit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dpe_cli.choices import DEFAULT_BOX_SCALE, DEFAULT_FEATHER, REGIONS
+from dpe_cli.cli.common import (
+    DebugOption,
+    DeviceOption,
+    JsonOption,
+    QuietOption,
+    WeightsOption,
+    complete_regions,
+    print_json,
+    stderr,
+)
+
+
+def preview(
+    source: Annotated[Path, typer.Argument(help="The video (or portrait) you mean to edit.", show_default=False)],
+    driver: Annotated[Path | None, typer.Option("--driver", "-d", help="Driving video or image. Default: the source drives itself.", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The preview PNG. Default: SOURCE-preview.png here.", show_default=False)] = None,
+    weights: WeightsOption = None,
+    device: DeviceOption = "auto",
+    mask: Annotated[str, typer.Option("--mask", metavar=f"<{'|'.join(REGIONS)}>[,...]", autocompletion=complete_regions, help="Regions of the edit pasted back, as for edit-expression.")] = "face",
+    feather: Annotated[float, typer.Option("--feather", help="Mask edge softness (Gaussian sigma as a fraction of the box).")] = DEFAULT_FEATHER,
+    box_scale: Annotated[float, typer.Option("--box-scale", help="Crop box side relative to the face.")] = DEFAULT_BOX_SCALE,
+    face_index: Annotated[int, typer.Option("--face-index", min=0, help="Which face of the source: 0 is the largest.")] = 0,
+    driver_face_index: Annotated[int, typer.Option("--driver-face-index", min=0, help="Which face of the driver: 0 is the largest.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing PNG.")] = False,
+    json_out: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Write one PNG to check framing and paste-back in seconds, before a long edit.
+
+    On frames spread over SOURCE it shows the detected faces, the fixed crop box and the
+    paste-back mask; then the driver's box, the crops the model sees and one edited frame.
+    """
+    from dpe_cli.preview import preview as make_preview
+
+    report = make_preview(
+        source, output or Path.cwd() / f"{source.stem}-preview.png", driver=driver, weights=weights, mask=mask,
+        feather=feather, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
+        device=device, overwrite=overwrite,
+    )  # fmt: skip
+    if json_out:
+        print_json({
+            "output": report.output, "source_box": report.source_box, "driver_box": report.driver_box,
+            "times": report.times, "weights": report.weights,
+        })  # fmt: skip
+    elif not quiet:
+        stderr.print(f"[green]wrote[/] {report.output} (box {report.source_box}, model {report.weights.name})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("preview")(preview)
