@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow demo bench clean
+.PHONY: install test test-slow demo bench dist clean
 
 install: $(STAMP)
 
@@ -30,5 +30,9 @@ demo: install
 bench: install
 	$(PY) bench/model_speed.py
 
+# A wheel (with the default model inside) and an sdist in dist/.
+dist: install
+	$(PY) -m build --outdir dist
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache
