@@ -366,3 +366,25 @@ def test_batch_script_is_a_thin_dpe_batch(tiny_weights, tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "out" / "results" / "results-0-of-1.jsonl").read_text().splitlines()]
     failed = [line for line in lines if line["status"] == "failed"]
     assert len(lines) == 3 and len(failed) == 1 and failed[0]["exit_code"] == 2 and "broken.mp4" in failed[0]["source"]
+
+
+def test_every_run_says_which_model_it_loaded(tiny_weights, tmp_path):
+    from dpe_cli.progress import Reporter
+
+    class Notes(Reporter):
+        def __init__(self):
+            self.notes = []
+
+        def note(self, message):
+            self.notes.append(message)
+
+    shipped = Path(__file__).resolve().parents[1] / "weights" / "dpe-synthetic-64.safetensors"
+    for weights, demo in ((tiny_weights, False), (shipped, True)):
+        notes = Notes()
+        request = EditRequest(source=media("dpe_source_crop.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(tmp_path / f"{demo}.mp4"),
+                              weights=weights, duration=0.2, crop="none")
+        report = EditJob(request, notes).run()
+        assert report["model"]["name"] == Path(weights).name and report["model"]["origin"] == "--weights"
+        assert report["model"]["demo"] is demo and report["model"]["size"] == Path(weights).stat().st_size
+        assert notes.notes[0].startswith(f"model: {Path(weights).name}")
+        assert any("synthetic" in n for n in notes.notes) is demo

@@ -96,6 +96,7 @@ def run_batch(
                 key = (str(weights[job.key].resolve()), request.device, request.precision)
                 if key not in engines:
                     engines[key] = Engine.load(weights[job.key], request.device, request.precision)
+                    engines[key].announce(reporter)
                 report = EditJob(request, reporter, engines[key], drivers).run()
             except DPEError as exc:
                 entry = log.record(job, fp, "failed", exit_code=exc.exit_code, error=exc.one_line(), error_type=type(exc).__name__)

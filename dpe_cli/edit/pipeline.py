@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from dpe_cli.checkpoint import read_checkpoint, resolve_device, resolve_weights
+from dpe_cli.checkpoint import read_checkpoint, resolve_device
 from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, PRECISIONS, REFERENCES
 from dpe_cli.edit.framing import Framing, find_box, whole_frame
 from dpe_cli.edit.motion import MotionControl
@@ -33,6 +33,7 @@ from dpe_cli.face.regions import parse_regions
 from dpe_cli.model import DPE, Encoding, Mode, check_mode
 from dpe_cli.progress import Reporter
 from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, probe, read_image
+from dpe_cli.weights import Located, locate_weights, model_note
 
 MAX_BOX_SCALE = 4.0  # a box 4x the face already shows the shoulders; more only costs memory
 MAX_FADE = 10.0
@@ -141,11 +142,13 @@ class Engine:
     device: torch.device
     precision: str
     weights: Path
+    located: Located | None = None  # where the weights were found (None: a model built in code)
 
     @classmethod
     def load(cls, weights: Path | None, device: str = "auto", precision: str = "fp32") -> "Engine":
         """Load the weights for inference; ``$DPE_THREADS`` sets torch's thread count."""
-        path = resolve_weights(weights)
+        located = locate_weights(weights)
+        path = located.path
         target = resolve_device(device)
         if precision == "fp16" and target.type != "cuda":
             raise InputError("--precision fp16 needs a CUDA device", "use bf16 on a CPU")
@@ -155,7 +158,16 @@ class Engine:
                 raise InputError(f"DPE_THREADS={threads!r} is not a positive integer", "e.g. DPE_THREADS=4")
             torch.set_num_threads(int(threads))
         model, _ = read_checkpoint(path)
-        return cls(model.to(target), target, precision, path)
+        return cls(model.to(target), target, precision, path, located)
+
+    def announce(self, reporter: Reporter) -> None:
+        """Say which model runs (name, size, where from), and that a demo model is one."""
+        if self.located is None:
+            return
+        reporter.note(f"model: {self.located.describe()}")
+        warning = model_note(self.located)
+        if warning:
+            reporter.note(warning)
 
     @property
     def size(self) -> int:
@@ -422,6 +434,7 @@ class EditJob:
             raise InputError("--edit-start/--edit-end apply to a source video", "drop them for a still portrait")
         if self.engine is None:
             self.engine = Engine.load(r.weights, r.device, r.precision)
+            self.engine.announce(self.reporter)
         batch_size = r.batch_size or (8 if self.engine.device.type == "cuda" else 1)
 
         # Detection and the driver's framing cover only the frames that are edited.
@@ -609,6 +622,7 @@ class EditJob:
             "audio": None if audio is None or writer.audio is None or writer.audio_dropped else str(audio.path),
             "driver_end": r.driver_end,
             "weights": str(self.engine.weights),
+            "model": {**self.engine.located.to_dict(), "demo": model_note(self.engine.located) is not None} if self.engine.located else None,
             "device": str(self.engine.device),
             "precision": r.precision,
             "timings": {k: round(v, 3) for k, v in self.timer.seconds.items()},
