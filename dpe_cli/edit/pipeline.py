@@ -38,7 +38,6 @@ from dpe_cli.weights import Located, locate_weights, model_note
 MAX_BOX_SCALE = 4.0  # a box 4x the face already shows the shoulders; more only costs memory
 MAX_FADE = 10.0
 MAX_BOX_FRAMES = 3  # a --box side beyond 3x the frame would only pad (and allocate) emptiness
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 @dataclass
