@@ -333,12 +333,10 @@ def test_cli_writes_a_dataset_and_a_single_clip(cli, tmp_path):
     [
         (["--size", "65"], InputError),
         (["--size", "big"], InputError),
-        (["--kind", "portrait"], InputError),
         (["--frames", "0"], InputError),
         (["--fps", "-1"], InputError),
         (["--clips", "2"], InputError),  # a single .mp4 has no clips
         (["--workers", "0"], InputError),
-        (["--motion", "jerky"], InputError),
         (["--motion", "keyframes", "--kind", "full"], InputError),
     ],
 )
@@ -346,6 +344,13 @@ def test_cli_rejects_bad_options_with_a_hint(cli, tmp_path, args, error):
     result = cli(tmp_path / "x.mp4", *args)
     assert isinstance(result.exception, error)
     assert result.exception.hint
+    assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize("args", [["--kind", "portrait"], ["--motion", "jerky"]])
+def test_cli_kind_and_motion_are_choices(cli, tmp_path, args):
+    result = cli(tmp_path / "x.mp4", *args)
+    assert result.exit_code == 2 and "is not one of" in result.output
     assert not (tmp_path / "x.mp4").exists()
 
 
