@@ -388,3 +388,12 @@ def test_every_run_says_which_model_it_loaded(tiny_weights, tmp_path):
         assert report["model"]["demo"] is demo and report["model"]["size"] == Path(weights).stat().st_size
         assert notes.notes[0].startswith(f"model: {Path(weights).name}")
         assert any("synthetic" in n for n in notes.notes) is demo
+
+
+def test_library_pastes_back_only_expression_edits(tmp_path):
+    """The pipeline owns the policy: a pose edit from Python writes the crop, as the CLI does."""
+    common = dict(source=tmp_path / "a.mp4", driver=tmp_path / "b.mp4", output=str(tmp_path / "o.mp4"))
+    assert EditRequest(**common).paste
+    assert not EditRequest(**common, mode="pose").paste and not EditRequest(**common, mode="both").paste
+    with pytest.raises(InputError, match="cannot be pasted back"):
+        EditRequest(**common, mode="pose", paste=True)

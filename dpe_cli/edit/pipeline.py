@@ -63,7 +63,7 @@ class EditRequest:
     driver: Path
     output: str
     mode: Mode = "expression"
-    paste: bool = True
+    paste: bool | None = None  # None: pasted back exactly when the pose is kept (expression edits)
     weights: Path | None = None
     device: str = "auto"
     precision: str = "fp32"
@@ -130,6 +130,10 @@ class EditRequest:
             raise InputError("a face index is negative", "0 is the largest face")
         if self.box is not None and self.crop == "none":
             raise InputError("--box and --crop none contradict each other", "give only one of them")
+        if self.paste is None:
+            self.paste = self.mode == "expression"
+        elif self.paste and self.mode != "expression":
+            raise InputError(f"a {self.mode} edit cannot be pasted back", "a new head pose no longer lines up with the frame; the output is the face crop")
         self.motion = MotionControl(self.strength, self.relative, self.smooth)
 
 
