@@ -26,6 +26,9 @@ class Stage:
     def advance(self, n: int = 1) -> None:
         """Count ``n`` more frames done."""
 
+    def describe(self, description: str) -> None:
+        """Change what the pass says it is doing (e.g. a running count)."""
+
     def close(self) -> None:
         """The pass is over."""
 
@@ -64,6 +67,9 @@ class _RichStage(Stage):
 
     def advance(self, n: int = 1) -> None:
         self._progress.advance(self._task, n)
+
+    def describe(self, description: str) -> None:
+        self._progress.update(self._task, description=description)
 
     def close(self) -> None:
         """A pass that ends early (the frame count was an estimate) shows as complete; the

@@ -75,7 +75,8 @@ def run_batch(
     summary = BatchSummary(jobs=len(jobs), worker=shard.name, taken=len(mine), results=str(log.path))
     engines: dict[tuple, Engine] = {}
     drivers = DriverCache()
-    overall = reporter.stage(f"batch: {len(mine)} jobs ({shard.origin} {shard.rank + 1} of {shard.world})", len(mine))
+    title = f"batch ({shard.origin} {shard.rank + 1} of {shard.world})"
+    overall = reporter.stage(f"{title}: jobs", len(mine))
     try:
         for job, fp in planned:
             before = previous.get(job.key)
@@ -108,6 +109,7 @@ def run_batch(
                 summary.done += 1
                 summary.frames += int(report["frames"])
                 summary.seconds += seconds
+                overall.describe(f"{title}: jobs ({summary.frames} frames edited, {summary.failed} failed)")
                 overall.advance()
                 continue
             summary.failed += 1
