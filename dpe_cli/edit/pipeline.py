@@ -30,6 +30,7 @@ from dpe_cli.errors import InputError, NoFaceError
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE, CropBox, box_in_frame, crop, parse_box
 from dpe_cli.face.paste import DEFAULT_FEATHER, PASTE_METHODS, Paster
 from dpe_cli.face.regions import parse_regions
+from dpe_cli.images import from_model, to_model
 from dpe_cli.model import DPE, Encoding, Mode, check_mode
 from dpe_cli.progress import Reporter
 from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, probe, read_image
@@ -181,17 +182,10 @@ class Engine:
         return torch.autocast(self.device.type, dtype=dtype, enabled=self.precision != "fp32")
 
     def to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
-        """uint8 RGB crops -> N x 3 x S x S in [-1, 1], as the reference normalises."""
-        batch = torch.from_numpy(np.stack(crops)).to(self.device)
-        # Channels-last (NHWC) is the layout oneDNN's convolutions run fastest in.
-        batch = (batch.permute(0, 3, 1, 2).float() / 255.0 - 0.5) * 2.0
-        return batch.contiguous(memory_format=torch.channels_last)
+        """uint8 RGB crops -> the model's input on this engine's device (see :mod:`dpe_cli.images`)."""
+        return to_model(crops, self.device)
 
-    @staticmethod
-    def to_images(batch: torch.Tensor) -> list[np.ndarray]:
-        """Raw generator output -> uint8 RGB, clamped and rounded (the reference truncates)."""
-        pixels = ((batch.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return list(pixels.permute(0, 2, 3, 1).cpu().numpy())
+    to_images = staticmethod(from_model)
 
     @torch.inference_mode()
     def encode(self, crops: list[np.ndarray]) -> Encoding:
