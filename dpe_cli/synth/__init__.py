@@ -21,17 +21,9 @@ from dpe_cli.synth.dataset import (
     write_clip,
     write_dataset,
 )
-from dpe_cli.synth.face import (
-    Expression,
-    Identity,
-    Pose,
-    Rendering,
-    Scene,
-    render,
-    render_crop,
-    render_frame,
-)
 from dpe_cli.synth.motion import MOTIONS, POSE_LIMITS, Motion, sample_keyframes, sample_motion
+from dpe_cli.synth.params import Expression, Identity, Pose, Scene
+from dpe_cli.synth.render import Rendering, render, render_crop, render_frame
 
 __all__ = [
     "MOTIONS",

@@ -24,7 +24,8 @@ import numpy as np
 
 from dpe_cli.choices import SYNTH_KINDS as KINDS
 from dpe_cli.errors import InputError
-from dpe_cli.synth.face import Expression, Identity, Pose, Scene, render
+from dpe_cli.synth.params import Expression, Identity, Pose, Scene
+from dpe_cli.synth.render import render
 from dpe_cli.synth.motion import MOTIONS, random_expression, random_pose, sample_keyframes, sample_motion
 
 CROP_SIZES = (64, 512)

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dpe_cli.errors import CheckpointError
-from dpe_cli.synth.face import Identity, Scene, render
+from dpe_cli.synth.params import Identity, Scene
+from dpe_cli.synth.render import render
 from dpe_cli.synth.motion import random_expression, random_pose
 from dpe_cli.train.expression import ExpressionRegressor, save_expression_regressor
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dpe_cli.choices import SYNTH_MOTIONS as MOTIONS
-from dpe_cli.synth.face import Expression, Pose
+from dpe_cli.synth.params import Expression, Pose
 
 # Degrees; the renderer is checked against mediapipe's detectors within these.
 POSE_LIMITS = {"yaw": 30.0, "pitch": 20.0, "roll": 20.0}
