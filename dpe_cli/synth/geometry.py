@@ -46,6 +46,8 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 
 class Mesh(NamedTuple):
+    """One part of the person in head space; ``part`` tells painting which material it is."""
+
     pos: np.ndarray  # (N, 3) float32
     normal: np.ndarray  # (N, 3) float32
     aux: np.ndarray  # (N, 2) float32: head: (relief, 0); ears: ellipsoid (u, v); else unused
@@ -144,6 +146,8 @@ def _face_relief(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 class Head(NamedTuple):
+    """The undeformed head mesh of one identity at one resolution (cached: a clip builds it once)."""
+
     rest: np.ndarray  # (N, 3)
     relief: np.ndarray  # (N,) outward displacement, to paint nostrils and cavities
     tris: np.ndarray

@@ -27,6 +27,8 @@ from dpe_cli.synth.params import Color, Expression, Identity, Scene
 
 
 class Paint(NamedTuple):
+    """The surface of a set of fragments, before light: what :func:`shade` needs."""
+
     albedo: np.ndarray  # (K, 3)
     occlusion: np.ndarray  # (K,) multiplies all light
     spec: np.ndarray  # (K,) specular strength

@@ -8,6 +8,8 @@ import numpy as np
 
 
 class Fragments(NamedTuple):
+    """The nearest front-facing triangle at each covered pixel, where painting reads it."""
+
     pix: np.ndarray  # (K,) flat pixel index of each covered pixel
     tri: np.ndarray  # (K,) triangle index
     bary: np.ndarray  # (K, 3) barycentric weights

@@ -30,7 +30,6 @@ from dpe_cli.synth.paint import Paint, paint_head, paint_part, shade
 from dpe_cli.synth.params import Expression, Identity, Pose, Scene
 from dpe_cli.synth.raster import rasterize
 
-
 # Screen size of one head unit at pose.scale == 1, as a fraction of the crop side.
 CROP_UNIT = 0.31
 # Screen size of one head unit at pose.scale == 1 in full frames, as a fraction of min(W, H).
@@ -43,7 +42,6 @@ class Rendering(NamedTuple):
     image: np.ndarray  # (H, W, 3) uint8 RGB
     face_box: tuple[float, float, float, float]  # x0, y0, x1, y1
     landmarks: np.ndarray  # (5, 2): right eye, left eye (viewer's), nose tip, mouth corners
-
 
 
 def _placement(pose: Pose, width: int, height: int, unit: float) -> tuple[float, float, float]:
