@@ -29,8 +29,9 @@ from dpe_cli.errors import CheckpointError, InputError
 from dpe_cli.model import DPE, DPEConfig
 from dpe_cli.train.data import FrameCache, PairDataset, StepBatchSampler, build_cache, collect_cache, find_clips
 from dpe_cli.train.expression import ExpressionRegressor, ResNetExpressionEncoder, load_expression_encoder, save_expression_regressor
-from dpe_cli.train.loop import TrainOptions, resolve_options
-from dpe_cli.train.losses import CycleGenerator, FactorLoss, GeneratorObjective, LossWeights, MotionTerm, SingleEditGenerator, SingleEditObjective
+from dpe_cli.train.losses import FactorLoss, LossWeights, MotionTerm
+from dpe_cli.train.objectives import CyclicObjective, CyclicPass, SingleEditObjective, SingleEditPass
+from dpe_cli.train.options import TrainOptions, resolve_options
 from dpe_cli.train.state import latest_checkpoint, load_initial_weights, load_training_state
 from dpe_cli.train.vgg import TORCHVISION_INDEX, PerceptualPyramidLoss, VGG19Features, load_vgg19
 
@@ -192,8 +193,8 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
 def test_loss_falls_when_overfitting_one_pair():
     source, driving = _pair()
     model = _tiny_model()
-    objective = GeneratorObjective(LossWeights(adversarial=0), None, None)
-    cycle = CycleGenerator(model, objective.needs_self_reconstruction)
+    objective = CyclicObjective(LossWeights(adversarial=0), None, None)
+    cycle = CyclicPass(model, objective.needs_self_reconstruction)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.002, betas=(0.0, 0.99))
     losses = []
     for _ in range(40):
@@ -229,8 +230,8 @@ def test_losses_on_the_intermediate_pair_never_update_the_pose_generator():
     model = _tiny_model()
     perceptual = PerceptualPyramidLoss(VGG19Features(), 64)
     expression = FactorLoss(ExpressionRegressor(dims=8, width=8, input_size=64).eval().requires_grad_(False))
-    objective = GeneratorObjective(LossWeights(adversarial=0, self_reconstruction=0), perceptual, expression)
-    images = CycleGenerator(model, False)(source, driving)
+    objective = CyclicObjective(LossWeights(adversarial=0, self_reconstruction=0), perceptual, expression)
+    images = CyclicPass(model, False)(source, driving)
     images = {**images, "s_cycle": images["s_cycle"].detach(), "d_cycle": images["d_cycle"].detach(), "d_pose": images["d_pose"].detach()}
     total, terms = objective(images, source, driving, None)
     assert set(terms) == {"reconstruction", "perceptual", "expression"}
@@ -245,8 +246,8 @@ def test_pose_term_makes_the_pose_generator_take_the_source_pose():
     source, driving = _pair()
     model = _tiny_model()
     reader = FactorLoss(ExpressionRegressor(dims=3, width=8, input_size=64).eval().requires_grad_(False))
-    objective = GeneratorObjective(LossWeights(reconstruction=0, adversarial=0, self_reconstruction=0, expression=0, pose=1), None, None, reader)
-    images = CycleGenerator(model, False)(source, driving)
+    objective = CyclicObjective(LossWeights(reconstruction=0, adversarial=0, self_reconstruction=0, expression=0, pose=1), None, None, reader)
+    images = CyclicPass(model, False)(source, driving)
     total, terms = objective(images, source, driving, None)
     assert set(terms) == {"pose"} and objective.active_terms() == ["pose"]
     both = torch.cat([images["s_expression"], images["d_pose"]])
@@ -265,9 +266,9 @@ def test_motion_term_teaches_the_motion_vector_what_the_expression_network_reads
     term = MotionTerm(reader, model.config.style_dim, model.config.motion_dim, 64)
     assert term.dims == min(12, model.config.motion_dim // 2)
     assert torch.equal(term.projection, MotionTerm(reader, model.config.style_dim, model.config.motion_dim, 64).projection)
-    objective = GeneratorObjective(LossWeights(reconstruction=0, perceptual=0, self_reconstruction=0, expression=0, adversarial=0, motion=1), None, None, None, term)
+    objective = CyclicObjective(LossWeights(reconstruction=0, perceptual=0, self_reconstruction=0, expression=0, adversarial=0, motion=1), None, None, None, term)
     assert objective.active_terms() == ["motion"]
-    cycle = CycleGenerator(model, False)
+    cycle = CyclicPass(model, False)
     total, terms = objective(cycle(source, driving), source, driving, None)
     assert set(terms) == {"motion"}
     total.backward()
@@ -295,13 +296,13 @@ def test_single_edit_objective_reads_the_edit_and_the_self_reconstruction_from_o
     generator pass gives the same images as two."""
     source, driving = _pair()
     model = _tiny_model().eval()
-    images = SingleEditGenerator(model, mode, True)(source, driving)
+    images = SingleEditPass(model, mode, True)(source, driving)
     apply = model.apply_expression if mode == "expression" else model.apply_pose
     enc_s = model.encode(source)
     motion_s, motion_d = model.motion(enc_s.latent), model.motion(model.encode(driving).latent)
     torch.testing.assert_close(images["edited"], apply(enc_s, motion_d), atol=1e-3, rtol=1e-3)
     torch.testing.assert_close(images["self_edited"], apply(enc_s, motion_s), atol=1e-3, rtol=1e-3)
-    assert "self_edited" not in SingleEditGenerator(model, mode, False)(source, driving)
+    assert "self_edited" not in SingleEditPass(model, mode, False)(source, driving)
     expression = FactorLoss(ExpressionRegressor(dims=4, width=8, input_size=64).eval().requires_grad_(False))
     pose = FactorLoss(ExpressionRegressor(dims=3, width=8, input_size=64).eval().requires_grad_(False))
     weights = LossWeights(reconstruction=3, perceptual=5, self_reconstruction=1, expression=2, pose=4, adversarial=0)

@@ -84,8 +84,9 @@ def train(
     Small model on a folder of face clips:  dpe train --data clips/ --out runs/small --size 128 --width 0.25 --batch-size 8 --vgg-weights weights/vgg19-dcbb9e9d.pth.
     Continue it:  dpe train --out runs/small --resume.  Scale out:  torchrun --nproc_per_node 8 -m dpe_cli train ... (see docs/training.md).
     """
-    from dpe_cli.train.loop import TrainingInterrupted, TrainOptions
     from dpe_cli.train.loop import train as run_training
+    from dpe_cli.train.options import TrainOptions
+    from dpe_cli.train.stopping import TrainingInterrupted
 
     options = TrainOptions(
         out=out, data=data, size=size, width=width, style_dim=style_dim, motion_dim=motion_dim,

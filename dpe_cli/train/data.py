@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,6 +37,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from dpe_cli.atomic import replacing
 from dpe_cli.choices import CACHE_FORMATS
 from dpe_cli.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dpe_cli.train.distributed import Distributed
+    from dpe_cli.train.options import TrainOptions
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -357,3 +364,18 @@ def make_loader(dataset: PairDataset, sampler: StepBatchSampler, workers: int, p
         prefetch_factor=4 if workers else None,
         worker_init_fn=_ignore_stop_signals if workers else None,
     )
+
+
+def prepare_dataset(options: TrainOptions, env: Distributed, console: Console, warn: Callable[[str], None]) -> PairDataset:
+    """A run's dataset: find the clips and fill the frame cache (the ranks split the work and
+    wait for each other), then pair the cached frames."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    clips = find_clips(options.data)
+    cache = FrameCache(options.cache or options.out / "cache", options.size, options.max_frames, options.cache_format)
+    show = env.main and not options.quiet
+    with Progress(TextColumn("[bold]caching frames"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, disable=not show) as bar:
+        task = bar.add_task("cache", total=None)
+        build_cache(clips, cache, env.loader_workers(options.workers), (env.rank, env.world), lambda done, total: bar.update(task, completed=done, total=total))
+    env.wait_for_all()
+    return PairDataset(collect_cache(clips, cache, warn), options.seed)
