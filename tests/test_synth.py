@@ -1,13 +1,17 @@
 """The synthetic talking-face generator: determinism, labels that match the pixels,
-detectability by mediapipe, clips with labels, and the ``dpe synth`` command."""
+detectability by mediapipe, clips with labels, the ``dpe synth`` command, and that synth
+needs nothing from train."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -300,6 +304,35 @@ def test_full_clip_labels_carry_the_face_box(tmp_path):
     labels = write_clip(tmp_path / "f.mp4", identity_seed=1, n_frames=2, size=(320, 180), kind="full", seed=3)
     x0, y0, x1, y1 = labels[0]["face_box"]
     assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 180
+
+
+# ------------------------------------------------------------------ layering
+
+
+def test_synth_stands_without_train():
+    """synth sits below train: importing it, factor regressor included, loads nothing of train."""
+    code = "import sys, dpe_cli.synth, dpe_cli.synth.factors; print(sorted(m for m in sys.modules if m.startswith('dpe_cli.train')))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+def test_the_old_face_module_names_the_same_objects():
+    from dpe_cli.synth import face
+
+    assert (face.Identity, face.Scene, face.render, face.render_crop) == (Identity, Scene, render, render_crop)
+
+
+def test_factor_regressor_halves_load_as_training_loss_networks(tmp_path):
+    from dpe_cli.synth.factors import FACTORS, expression_half, pose_half, save_expression_half, save_pose_half, to_tensor
+    from dpe_cli.synth.regressor import ExpressionRegressor
+    from dpe_cli.train.expression import load_expression_encoder
+
+    torch.manual_seed(0)
+    model = ExpressionRegressor(dims=len(FACTORS), width=4, input_size=32).eval()
+    x = to_tensor(np.stack([crop(size=32).image, crop(Pose(yaw=20), Expression(smile=0.8), size=32).image]))
+    for save, half in ((save_expression_half, expression_half), (save_pose_half, pose_half)):
+        loaded = load_expression_encoder(save(model, tmp_path / f"{half.__name__}.safetensors"))
+        assert torch.equal(loaded(x), half(model)(x))
 
 
 # ------------------------------------------------------------------ CLI

@@ -7,7 +7,7 @@ expression half is the expression network of the training's expression loss on s
 One network predicts all factors, normalised to about [-1, 1] (``FACTORS`` and ``SCALES``).
 The full regressor is saved with format ``dpe-factor-regressor``; :func:`expression_half`
 keeps the shared convolutions and only the expression rows of the head, which is an ordinary
-:class:`~dpe_cli.train.expression.ExpressionRegressor` that ``--expression-weights`` loads
+:class:`~dpe_cli.synth.regressor.ExpressionRegressor` that ``--expression-weights`` loads
 (:func:`pose_half`, the pose rows, for ``--pose-weights``).
 """
 
@@ -23,11 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dpe_cli.atomic import replacing
 from dpe_cli.errors import CheckpointError
-from dpe_cli.synth.params import Identity, Scene
-from dpe_cli.synth.render import render
 from dpe_cli.synth.motion import random_expression, random_pose
-from dpe_cli.train.expression import ExpressionRegressor, save_expression_regressor
+from dpe_cli.synth.params import Identity, Scene
+from dpe_cli.synth.regressor import ExpressionRegressor, save_expression_regressor
+from dpe_cli.synth.render import render
 
 FACTOR_FORMAT = "dpe-factor-regressor"
 POSE_FACTORS = ("yaw", "pitch", "roll")
@@ -136,8 +137,6 @@ def save_factor_regressor(model: ExpressionRegressor, path: str | Path, info: di
     """Write the full regressor; metadata: config, factor names, scales, offsets, ``info``."""
     from safetensors.torch import save_file
 
-    from dpe_cli.checkpoint import _atomic_write
-
     path = Path(path)
     tensors = {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}
     metadata = {
@@ -148,7 +147,9 @@ def save_factor_regressor(model: ExpressionRegressor, path: str | Path, info: di
         "offsets": json.dumps(OFFSETS),
         "info": json.dumps(info or {}),
     }
-    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
 
 
