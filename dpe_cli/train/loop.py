@@ -32,6 +32,8 @@ PREVIEW_PAIRS = 4
 
 @dataclass(frozen=True)
 class TrainResult:
+    """Where a finished run left its model (``OUT/model.safetensors``) and last checkpoint."""
+
     step: int
     model: Path
     checkpoint: Path
