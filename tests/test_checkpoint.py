@@ -92,6 +92,35 @@ def test_config_that_does_not_match_tensors(tiny_weights, tmp_path):
         read_checkpoint(path)
 
 
+def test_unknown_config_field_is_refused(tiny_weights, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    config = {**load_model(tiny_weights).config.to_dict(), "attention": True}
+    path = tmp_path / "newer.safetensors"
+    save_file(load_file(str(tiny_weights)), str(path), metadata={"format": "dpe-cli", "format_version": "1", "config": json.dumps(config)})
+    with pytest.raises(CheckpointError, match=r"does not know \(attention\)"):
+        read_checkpoint(path)
+
+
+def test_loading_does_not_hash_the_file(tiny_weights, monkeypatch):
+    """The hash reads the whole file: only what shows it (``dpe weights info``) pays for it."""
+    import dpe_cli.checkpoint as checkpoint
+
+    hashed = []
+    monkeypatch.setattr(checkpoint, "file_sha256", lambda path: hashed.append(path) or "h")
+    _, info = read_checkpoint(tiny_weights)
+    load_model(tiny_weights)
+    assert hashed == []
+    assert info.sha256 == info.sha256 == "h" and hashed == [tiny_weights]
+
+
+def test_resolve_device_keeps_its_old_import():
+    from dpe_cli.checkpoint import resolve_device as old
+    from dpe_cli.device import resolve_device
+
+    assert old is resolve_device and resolve_device("cpu") == torch.device("cpu")
+
+
 def test_bad_device_is_input_error(tiny_weights):
     with pytest.raises(InputError):
         load_model(tiny_weights, device="tpu")
@@ -129,7 +158,8 @@ def test_cli_convert_and_info_json(official_checkpoint, tmp_path):
 
 
 def test_cli_help_and_info():
-    assert "edit" in run_dpe("--help").stdout.lower() or run_dpe("--help").returncode == 0
+    help_ = run_dpe("--help")
+    assert help_.returncode == 0 and "edit" in help_.stdout.lower()
     result = run_dpe("info", "--json")
     assert result.returncode == 0
     data = json.loads(result.stdout)

@@ -1,4 +1,5 @@
-"""Name translation for the authors' checkpoints (``dpe.pt``, training checkpoints, LIA ``vox.pt``).
+"""The authors' checkpoints (``dpe.pt``, training checkpoints, LIA ``vox.pt``): a safe read
+and the translation of their names onto ours.
 
 The release names modules after the wrong edit (``dec_pose`` is the expression generator) and
 keeps parameters nothing uses (``to_rgb1``, noise strengths). We name modules for what they
@@ -8,12 +9,17 @@ model; the file's copies are checked instead of loaded.
 
 from __future__ import annotations
 
+import argparse
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from dpe_cli.errors import CheckpointError
+from dpe_cli.model import DPE, Discriminator
 from dpe_cli.model.config import BASE_CHANNELS, DPEConfig
 from dpe_cli.model.layers import fir_kernel
 
@@ -160,3 +166,124 @@ def infer_config(state: dict[str, Tensor]) -> DPEConfig:
 def constant_matches(value: Tensor, constant: Constant) -> bool:
     expected = fir_kernel(constant.gain)
     return tuple(value.shape) == tuple(expected.shape) and torch.allclose(value.float(), expected, atol=1e-6)
+
+
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+_UNPICKLER_DETAIL = "WeightsUnpickler error:"
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    """Why ``torch.load`` failed, in one line: a refused object (what a safe load is for,
+    not damage), or the first sentence of the damage, never an empty reason."""
+    text = str(exc)
+    refused = _REFUSED_GLOBAL.search(text)
+    if refused:
+        return CheckpointError(
+            f"{path} holds code or objects that a safe load refuses ({refused.group(1)}); nothing in it was run",
+            "convert it to a plain state dict with the official code, or use a .safetensors file",
+        )
+    detail = text.split(_UNPICKLER_DETAIL)[-1]
+    line = next((line.strip() for line in detail.splitlines() if line.strip()), "")
+    reason = line.split(". ")[0].strip(" .:")
+    if not any(c.isalnum() for c in reason):
+        reason = f"{type(exc).__name__} while reading the data"
+    return CheckpointError(f"cannot read {path}: {reason[:120]}", "the file is truncated, corrupt or not a PyTorch checkpoint; download it again")
+
+
+def load_torch(path: Path) -> dict:
+    """``torch.load`` restricted to tensors and plain containers, plus the training
+    checkpoints' ``argparse.Namespace`` (their ``args``), which is all they hold."""
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # zip errors, unpickling refusals, truncation
+        raise _unreadable(path, exc) from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} does not hold a state dict", "expected the official dpe.pt ({'gen': ...})")
+    return obj
+
+
+def _strip_module(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def official_generator_state(obj: dict) -> dict[str, Tensor]:
+    """The generator state dict of an official file: ``obj["gen"]``, or ``obj`` itself."""
+    state = obj.get("gen", obj)
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError("the checkpoint has no generator state dict", "expected the official dpe.pt ({'gen': ...})")
+    return _strip_module(state)
+
+
+def translate(
+    source: dict[str, Tensor],
+    target: nn.Module,
+    rule: Callable[[str], Target | None],
+    what: str,
+    strict: bool = True,
+) -> dict[str, Tensor]:
+    """Map ``source`` onto ``target``'s names with ``rule`` and check names and shapes.
+
+    Raises a one-line error naming the first unexpected, mis-shaped and missing keys.
+    With ``strict=False`` (partial initialisation) keys the target lacks are allowed.
+    """
+    expected = target.state_dict()
+    mapped: dict[str, Tensor] = {}
+    unexpected, wrong_shape, bad_constant = [], [], []
+    for key, value in source.items():
+        name = rule(key)
+        if name is None:
+            unexpected.append(key)
+        elif name == DROP:
+            continue
+        elif isinstance(name, Constant):
+            if not constant_matches(value, name):
+                bad_constant.append(key)
+        elif name not in expected:
+            unexpected.append(key)
+        elif tuple(value.shape) != tuple(expected[name].shape):
+            wrong_shape.append(f"{key} {tuple(value.shape)} vs {tuple(expected[name].shape)}")
+        else:
+            mapped[name] = value
+    missing = [k for k in expected if k not in mapped] if strict else []
+    problems = []
+    for label, keys in (("unexpected", unexpected), ("mis-shaped", wrong_shape), ("missing", missing), ("unusual FIR kernel", bad_constant)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            problems.append(f"{len(keys)} {label} ({', '.join(keys[:3])}{more})")
+    if problems:
+        raise CheckpointError(f"{what} does not match the DPE architecture: " + "; ".join(problems), "use the official dpe.pt or a file written by dpe")
+    return mapped
+
+
+def read_official(path: Path) -> tuple[DPE, dict[str, Tensor]]:
+    """The model an official generator file describes and its state under our names."""
+    state = official_generator_state(load_torch(path))
+    try:
+        config = infer_config(state)
+    except (KeyError, IndexError) as exc:
+        raise CheckpointError(f"{path} is not a DPE generator checkpoint (no key {exc})", "expected the official dpe.pt") from exc
+    model = DPE(config)
+    blocks = len(model.encoder.blocks)
+    return model, translate(state, model, lambda k: generator_target(k, blocks), f"{path.name}")
+
+
+def load_discriminator(obj: dict, config: DPEConfig) -> Discriminator:
+    """The discriminator of an official training checkpoint (``obj["dis"]``)."""
+    dis = Discriminator(config)
+    state = _strip_module(obj["dis"])
+    dis.load_state_dict(translate(state, dis, discriminator_target, "discriminator"))
+    return dis
+
+
+def lia_initial_state(path: Path, model: DPE) -> dict[str, Tensor]:
+    """Encoder, motion MLP and directions from LIA's ``vox.pt`` (how DPE training starts)."""
+    obj = load_torch(path)
+    state = _strip_module(obj.get("gen", obj))
+    blocks = len(model.encoder.blocks)
+    keep = {k: v for k, v in state.items() if lia_target(k, blocks) is not None}
+    if not keep:
+        raise CheckpointError(f"{path} holds no LIA encoder or motion weights", "expected LIA's vox.pt")
+    return translate(keep, model, lambda k: lia_target(k, blocks), path.name, strict=False)
