@@ -314,3 +314,42 @@ def test_cli_rejects_unpaired_sources(tmp_path: Path) -> None:
     result = _cli(["reenactment", "--source", "a.png", "--source", "b.png", "--driver", "c.mp4", "-q"])
     assert isinstance(result.exception, InputError)
     assert "--driver" in str(result.exception)
+
+
+def test_requests_are_checked_before_anything_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pairing, counts and modes fail at once, from Python too: no scorer, no model, no video."""
+    from dpe_cli.eval import EvalOptions, ProtocolRequest, editing, reenactment, scoring
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loaded before the request was checked")
+
+    monkeypatch.setattr(scoring.Scorer, "__init__", refuse)
+    with pytest.raises(InputError, match="2 --source but 1 --driver"):
+        reenactment([Path("a.png"), Path("b.png")], [Path("c.mp4")])
+    with pytest.raises(InputError, match="no clips to evaluate"):
+        editing()
+    with pytest.raises(InputError, match="needs a single edit mode"):
+        editing([Path("c.mp4")], options=EvalOptions(generated=[Path("g.mp4")]))
+    with pytest.raises(InputError, match="1 --generated for 2 clips"):
+        ProtocolRequest("editing", ["pose"], [Path("c.mp4"), Path("d.mp4")], options=EvalOptions(generated=[Path("g.mp4")]))
+    with pytest.raises(InputError, match="unknown edit mode 'smile'"):
+        ProtocolRequest("editing", ["smile"], [Path("c.mp4")])
+    with pytest.raises(InputError, match="--batch 0"):
+        EvalOptions(batch=0)
+
+
+@needs_media
+def test_python_api_gives_what_the_cli_prints(tmp_path: Path) -> None:
+    from dpe_cli.checkpoint import save_model
+    from dpe_cli.eval import EvalOptions, reconstruction
+    from dpe_cli.model import DPE, DPEConfig
+
+    torch.manual_seed(0)
+    weights = save_model(DPE(DPEConfig(size=64, width=0.25)).eval(), tmp_path / "tiny.safetensors")
+    result = reconstruction([SOURCE], EvalOptions(weights=[weights], max_frames=2, batch=1, csim=False))
+    assert result.models == ("tiny",) and [r.mode for r in result.results] == ["both"]
+    cli = _cli(["reconstruction", str(SOURCE), "-w", str(weights), "--max-frames", "2", "--no-csim", "--json", "-q"])
+    assert json.loads(cli.stdout.strip().splitlines()[-1]) == json.loads(json.dumps(result.to_dict()))
+    result.write_csv(tmp_path / "t.csv")
+    assert len((tmp_path / "t.csv").read_text().splitlines()) == 1 + 2  # the job and the pooled table
+    assert "Table 3" in result.paper_tables()[0].title

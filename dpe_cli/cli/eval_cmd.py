@@ -2,31 +2,32 @@
 
 ``compare`` scores an already generated video; ``reconstruction``, ``reenactment``,
 ``editing`` and ``tables`` run the paper's protocols with one or more models (or on
-generated videos) and print the paper's tables. The work is in :mod:`dpe_cli.eval`.
+generated videos) and print the paper's tables. The work is in :mod:`dpe_cli.eval`
+(the protocols end to end in :mod:`dpe_cli.eval.run`); this module only maps options to
+requests and prints.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from dpe_cli.cli.common import DebugOption, DeviceOption, JsonOption, QuietOption, print_json, stderr
-from dpe_cli.errors import InputError
+from dpe_cli.eval.run import MODES, PAPER_FRAMES, EvalOptions, Evaluation, ProtocolRequest, evaluate
+from dpe_cli.progress import Reporter, Stage
 
 eval_app = typer.Typer(
     help="Evaluate with the paper's metrics: PSNR, SSIM, LPIPS, CSIM, AED, APD.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-
-PAPER_FRAMES = 400  # driver frames per clip in the paper (Sec. 4.1)
 
 LpipsOption = Annotated[
     list[Path] | None,
@@ -96,9 +97,9 @@ ProtocolFramesOption = Annotated[
 BatchOption = Annotated[int, typer.Option("--batch", min=1, help="Frames per model call.")]
 
 
-@contextmanager
-def _progress(quiet: bool) -> Iterator[Progress]:
-    progress = Progress(
+def _bars(quiet: bool) -> Progress:
+    """The transient bar on stderr that every eval command shows while it works (not started)."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -107,7 +108,11 @@ def _progress(quiet: bool) -> Iterator[Progress]:
         disable=quiet,
         transient=True,
     )
-    with progress:
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Progress]:
+    with _bars(quiet) as progress:
         yield progress
 
 
@@ -195,173 +200,117 @@ def compare_cmd(
         _print_notes(console, notes([summary]))
 
 
-def _jobs(clips: Sequence[Path], sources: Sequence[Path], drivers: Sequence[Path]) -> list[Any]:
-    from dpe_cli.eval.protocols import Job
-
-    if len(sources) != len(drivers):
-        raise InputError(
-            f"{len(sources)} --source but {len(drivers)} --driver", "give one --driver per --source, in the same order"
-        )
-    jobs = [Job(driver=c) for c in clips] + [Job(driver=d, source=s) for s, d in zip(sources, drivers)]
-    if not jobs:
-        raise InputError(
-            "no clips to evaluate",
-            "give --clip CLIP (same identity) and/or --source PORTRAIT --driver CLIP (cross identity)",
-        )
-    return jobs
-
-
-def _models(
-    weights: Sequence[Path], generated: Sequence[Path], jobs: list[Any], modes: Sequence[str]
-) -> tuple[list[tuple[str, Path | None]], list[Any]]:
-    """(label, checkpoint) per table row, and the jobs with their generated videos attached."""
-    from dpe_cli.checkpoint import resolve_weights
-
-    if generated:
-        if weights:
-            raise InputError("--generated and --weights both given", "evaluate either a model or generated videos")
-        if len(modes) != 1:
-            raise InputError("--generated needs a single edit mode", "pass --mode expression or --mode pose")
-        if len(generated) != len(jobs):
-            raise InputError(
-                f"{len(generated)} --generated for {len(jobs)} clips/pairs",
-                "give one generated video per clip and per pair, in order",
-            )
-        return [("generated", None)], [replace(job, generated=g) for job, g in zip(jobs, generated)]
-    paths = [resolve_weights(w) for w in weights] if weights else [resolve_weights(None)]
-    stems = [p.stem for p in paths]
-    # Table rows are named by file stem, or by the whole path where two stems collide.
-    return [(stem if stems.count(stem) == 1 else str(p), p) for stem, p in zip(stems, paths)], jobs
+# The options every protocol command takes, in --help order, declared once (see _protocol).
+_SHARED = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+    for name, annotation, default in (
+        ("weights", ModelsOption, None),
+        ("generated", GeneratedOption, None),
+        ("device", DeviceOption, "auto"),
+        ("max_frames", ProtocolFramesOption, PAPER_FRAMES),
+        ("batch", BatchOption, 8),
+        ("lpips_weights", LpipsOption, None),
+        ("no_csim", NoCsimOption, False),
+        ("json_out", JsonOption, False),
+        ("csv_path", CsvOption, None),
+        ("per_frame", PerFrameOption, False),
+        ("plot_path", PlotOption, None),
+        ("quiet", QuietOption, False),
+        ("debug", DebugOption, False),
+    )
+]
 
 
-def _expected_frames(job: Any, max_frames: int | None) -> int:
-    from dpe_cli.video.probe import probe
+class _BarReporter(Reporter):
+    """The evaluation's single pass as the bar of ``progress``, shown once the pass starts
+    (after the request, weights and scorer have been checked and loaded)."""
 
-    count = probe(job.driver).frame_count - (1 if job.source is None else 0)
-    return max(0, min(count, max_frames) if max_frames else count)
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def stage(self, description: str, total: int | None) -> Stage:
+        self._progress.start()
+        return _Bar(self._progress, self._progress.add_task(description, total=total))
 
 
-def run_protocol(
-    *,
-    modes: Sequence[str],
-    jobs: list[Any],
-    weights: Sequence[Path],
-    generated: Sequence[Path],
-    device: str,
-    max_frames: int | None,
-    batch: int,
-    lpips_weights: list[Path] | None,
-    no_csim: bool,
-    json_out: bool,
-    csv_path: Path | None,
-    per_frame: bool,
-    plot_path: Path | None,
-    quiet: bool,
-    protocol: str,
-) -> None:
-    """Every model x mode x job; then the paper's table for each mode, and the files asked for."""
-    from dpe_cli.checkpoint import load_model, resolve_device
-    from dpe_cli.eval.protocols import JobResult, pool, run_job
-    from dpe_cli.eval.report import notes, paper_table, plot, table_metrics, write_csv
-    from dpe_cli.eval.scoring import summarise
+class _Bar(Stage):
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress, self._task = progress, task
 
-    models, jobs = _models(weights, generated, jobs, modes)
-    results: list[JobResult] = []
-    with _scorer(lpips_weights, no_csim) as scorer, _progress(quiet) as progress:
-        total = len(models) * len(modes) * sum(_expected_frames(job, max_frames) for job in jobs)
-        task = progress.add_task("evaluating", total=total)
-        advance: Callable[[int], None] = lambda n: progress.advance(task, n)
-        for label, path in models:
-            model = load_model(path, device=resolve_device(device)) if path is not None else None
-            for mode in modes:
-                for job in jobs:
-                    progress.update(task, description=f"{label} {mode} {job.label}")
-                    rows = run_job(
-                        job, mode, scorer, model=model, max_frames=max_frames, batch=batch, on_frames=advance
-                    )
-                    results.append(JobResult(label, mode, job, rows))
-        unavailable = scorer.unavailable
+    def advance(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
 
-    pooled = pool(results, unavailable)
-    tables = [{"model": m, "mode": mode, "setting": s, **summary} for (m, mode, s), summary in pooled.items()]
-    per_job = [{**r.record(), **summarise(r.rows, unavailable)} for r in results]
-    frames = [{**r.record(), **row} for r in results for row in r.rows]
+    def describe(self, description: str) -> None:
+        self._progress.update(self._task, description=description)
+
+
+def _show(evaluation: Evaluation, json_out: bool, csv_path: Path | None, per_frame: bool, plot_path: Path | None, quiet: bool) -> None:
+    """The files asked for, then the JSON or the paper's tables with their notes."""
     if csv_path is not None:
-        everything = [{**t, "source": "(all)", "driver": "(all)"} for t in tables]
-        write_csv(csv_path, frames if per_frame else per_job + everything)
+        evaluation.write_csv(csv_path, per_frame)
     if plot_path is not None:
-        plot(plot_path, [(f"{r.model} {r.mode} {r.job.label}", r.rows) for r in results])
+        evaluation.plot(plot_path)
     if json_out:
-        out: dict[str, Any] = {"protocol": protocol, "max_frames": max_frames, "tables": tables, "jobs": per_job}
-        if per_frame:
-            out["per_frame"] = frames
-        print_json(out)
+        print_json(evaluation.to_dict(per_frame))
         return
     console = _table_console()
-    labels = [label for label, _ in models]
-    for mode in modes:
-        console.print(paper_table(mode, {(m, s): v for (m, md, s), v in pooled.items() if md == mode}, labels))
+    for table in evaluation.paper_tables():
+        console.print(table)
     if not quiet:
-        shown = table_metrics((mode, setting) for _, mode, setting in pooled)
-        _print_notes(console, notes(list(pooled.values()), shown))
+        _print_notes(console, evaluation.notes())
 
 
-@eval_app.command("reconstruction")
+def _protocol(name: str, *, generated: bool = True) -> Callable[[Callable[..., ProtocolRequest]], Callable[..., None]]:
+    """Register a protocol command. The decorated function declares the command's own inputs
+    and its help, and turns them into a request with the ``options`` given; the options all
+    protocols share (``_SHARED``, without --generated where ``generated`` is False) are
+    added to its signature here, once, so Typer lists them for every command."""
+    shared = [p for p in _SHARED if generated or p.name != "generated"]
+
+    def register(build: Callable[..., ProtocolRequest]) -> Callable[..., None]:
+        own = [p for p in inspect.signature(build, eval_str=True).parameters.values() if p.name != "options"]
+
+        def command(**values: Any) -> None:
+            s = {p.name: values.pop(p.name) for p in shared}
+            options = EvalOptions(
+                weights=s["weights"] or (), generated=s.get("generated") or (), device=s["device"],
+                max_frames=s["max_frames"], batch=s["batch"], lpips_weights=s["lpips_weights"] or (), csim=not s["no_csim"],
+            )  # fmt: skip
+            request = build(**values, options=options)
+            progress = _bars(s["quiet"])
+            try:
+                evaluation = evaluate(request, _BarReporter(progress))
+            finally:
+                progress.stop()
+            _show(evaluation, s["json_out"], s["csv_path"], s["per_frame"], s["plot_path"], s["quiet"])
+
+        command.__name__, command.__doc__ = build.__name__, build.__doc__
+        command.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+        return eval_app.command(name)(command)
+
+    return register
+
+
+@_protocol("reconstruction")
 def reconstruction_cmd(
     clips: Annotated[
         list[Path], typer.Argument(help="Face clips; each one's first frame is driven by the frames after it.")
     ],
-    weights: ModelsOption = None,
-    generated: GeneratedOption = None,
-    device: DeviceOption = "auto",
-    max_frames: ProtocolFramesOption = PAPER_FRAMES,
-    batch: BatchOption = 8,
-    lpips_weights: LpipsOption = None,
-    no_csim: NoCsimOption = False,
-    json_out: JsonOption = False,
-    csv_path: CsvOption = None,
-    per_frame: PerFrameOption = False,
-    plot_path: PlotOption = None,
-    quiet: QuietOption = False,
-    debug: DebugOption = False,
-) -> None:
+    options: EvalOptions,
+) -> ProtocolRequest:
     """Same-identity reconstruction (Table 3, left): PSNR, SSIM, LPIPS, AED, APD against the
     driver frame, CSIM against the source."""
-    run_protocol(
-        modes=["both"], jobs=_jobs(clips, [], []), weights=weights or [], generated=generated or [], device=device,
-        max_frames=max_frames, batch=batch, lpips_weights=lpips_weights, no_csim=no_csim, json_out=json_out,
-        csv_path=csv_path, per_frame=per_frame, plot_path=plot_path, quiet=quiet, protocol="reconstruction",
-    )  # fmt: skip
+    return ProtocolRequest("reconstruction", ("both",), clips=clips, options=options)
 
 
-@eval_app.command("reenactment")
-def reenactment_cmd(
-    source: SourceOption = None,
-    driver: DriverOption = None,
-    weights: ModelsOption = None,
-    generated: GeneratedOption = None,
-    device: DeviceOption = "auto",
-    max_frames: ProtocolFramesOption = PAPER_FRAMES,
-    batch: BatchOption = 8,
-    lpips_weights: LpipsOption = None,
-    no_csim: NoCsimOption = False,
-    json_out: JsonOption = False,
-    csv_path: CsvOption = None,
-    per_frame: PerFrameOption = False,
-    plot_path: PlotOption = None,
-    quiet: QuietOption = False,
-    debug: DebugOption = False,
-) -> None:
+@_protocol("reenactment")
+def reenactment_cmd(source: SourceOption = None, driver: DriverOption = None, *, options: EvalOptions) -> ProtocolRequest:
     """Cross-identity reenactment (Table 3, right): a portrait driven by another person's clip;
     CSIM against the portrait, AED and APD against the driver."""
-    run_protocol(
-        modes=["both"], jobs=_jobs([], source or [], driver or []), weights=weights or [], generated=generated or [],
-        device=device, max_frames=max_frames, batch=batch, lpips_weights=lpips_weights, no_csim=no_csim,
-        json_out=json_out, csv_path=csv_path, per_frame=per_frame, plot_path=plot_path, quiet=quiet, protocol="reenactment",
-    )  # fmt: skip
+    return ProtocolRequest("reenactment", ("both",), sources=source or (), drivers=driver or (), options=options)
 
 
-@eval_app.command("editing")
+@_protocol("editing")
 def editing_cmd(
     clip: ClipOption = None,
     source: SourceOption = None,
@@ -370,56 +319,23 @@ def editing_cmd(
         Literal["expression", "pose"] | None,
         typer.Option("--mode", help="expression (Table 1) or pose (Table 2); default both tables.", show_default=False),
     ] = None,
-    weights: ModelsOption = None,
-    generated: GeneratedOption = None,
-    device: DeviceOption = "auto",
-    max_frames: ProtocolFramesOption = PAPER_FRAMES,
-    batch: BatchOption = 8,
-    lpips_weights: LpipsOption = None,
-    no_csim: NoCsimOption = False,
-    json_out: JsonOption = False,
-    csv_path: CsvOption = None,
-    per_frame: PerFrameOption = False,
-    plot_path: PlotOption = None,
-    quiet: QuietOption = False,
-    debug: DebugOption = False,
-) -> None:
+    *,
+    options: EvalOptions,
+) -> ProtocolRequest:
     """Expression and pose editing (Tables 1 and 2). An expression edit should take the
     driver's expression (AED to the driver) and keep the source's pose (APD to the source); a
     pose edit the reverse. CSIM is against the source."""
-    run_protocol(
-        modes=[mode] if mode else ["expression", "pose"], jobs=_jobs(clip or [], source or [], driver or []),
-        weights=weights or [], generated=generated or [], device=device, max_frames=max_frames, batch=batch,
-        lpips_weights=lpips_weights, no_csim=no_csim, json_out=json_out, csv_path=csv_path, per_frame=per_frame,
-        plot_path=plot_path, quiet=quiet, protocol="editing",
-    )  # fmt: skip
+    modes = (mode,) if mode else ("expression", "pose")
+    return ProtocolRequest("editing", modes, clip or (), source or (), driver or (), options)
 
 
-@eval_app.command("tables")
+@_protocol("tables", generated=False)
 def tables_cmd(
-    clip: ClipOption = None,
-    source: SourceOption = None,
-    driver: DriverOption = None,
-    weights: ModelsOption = None,
-    device: DeviceOption = "auto",
-    max_frames: ProtocolFramesOption = PAPER_FRAMES,
-    batch: BatchOption = 8,
-    lpips_weights: LpipsOption = None,
-    no_csim: NoCsimOption = False,
-    json_out: JsonOption = False,
-    csv_path: CsvOption = None,
-    per_frame: PerFrameOption = False,
-    plot_path: PlotOption = None,
-    quiet: QuietOption = False,
-    debug: DebugOption = False,
-) -> None:
+    clip: ClipOption = None, source: SourceOption = None, driver: DriverOption = None, *, options: EvalOptions
+) -> ProtocolRequest:
     """All three of the paper's tables for the given models on your clips (--clip for same
     identity, --source/--driver pairs for cross identity)."""
-    run_protocol(
-        modes=["expression", "pose", "both"], jobs=_jobs(clip or [], source or [], driver or []), weights=weights or [],
-        generated=[], device=device, max_frames=max_frames, batch=batch, lpips_weights=lpips_weights, no_csim=no_csim,
-        json_out=json_out, csv_path=csv_path, per_frame=per_frame, plot_path=plot_path, quiet=quiet, protocol="tables",
-    )  # fmt: skip
+    return ProtocolRequest("tables", MODES, clip or (), source or (), driver or (), options)
 
 
 def register(app: typer.Typer) -> None:

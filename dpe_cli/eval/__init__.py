@@ -9,7 +9,8 @@ Modules, one job each:
 - :mod:`~dpe_cli.eval.scoring`: one generated frame against its references, and means;
 - :mod:`~dpe_cli.eval.compare`: an already generated video against reference videos;
 - :mod:`~dpe_cli.eval.protocols`: same-/cross-identity reenactment and editing with a model;
-- :mod:`~dpe_cli.eval.report`: the paper's table layouts, CSV and the plot over time.
+- :mod:`~dpe_cli.eval.report`: the paper's table layouts, CSV and the plot over time;
+- :mod:`~dpe_cli.eval.run`: the protocols end to end (models x modes x jobs, tables, files).
 
 Example::
 
@@ -17,6 +18,10 @@ Example::
     with Scorer() as scorer:
         rows = compare_videos(Path("out.mp4"), Path("driver.mp4"), scorer)
     print(summarise(rows, scorer.unavailable))
+
+    from dpe_cli.eval import EvalOptions, reconstruction
+    result = reconstruction([Path("clip.mp4")], EvalOptions(weights=[Path("dpe.safetensors")]))
+    print(result.to_dict()["tables"])
 
 The names below are imported on first use, so ``import dpe_cli.eval`` stays cheap (the
 mesh and the networks load only when scoring starts).
@@ -38,9 +43,27 @@ _EXPORTS = {
     "JobResult": "protocols",
     "run_job": "protocols",
     "pool": "protocols",
+    "PAPER_FRAMES": "run",
+    "EvalOptions": "run",
+    "ProtocolRequest": "run",
+    "Evaluation": "run",
+    "evaluate": "run",
+    "reconstruction": "run",
+    "reenactment": "run",
+    "editing": "run",
+    "tables": "run",
 }
 
 __all__ = [
+    "PAPER_FRAMES",
+    "EvalOptions",
+    "Evaluation",
+    "ProtocolRequest",
+    "editing",
+    "evaluate",
+    "reconstruction",
+    "reenactment",
+    "tables",
     "METRICS",
     "Frame",
     "Job",
