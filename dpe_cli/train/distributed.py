@@ -15,7 +15,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from dpe_cli.checkpoint import resolve_device
+from dpe_cli.device import resolve_device
 
 
 @dataclass
