@@ -117,7 +117,7 @@ def test_default_model_edits_expression_and_pose_apart() -> None:
     expression edits move the mouth most of the way to the driver's while keeping the head
     pose; pose edits move the head toward the driver's while keeping the mouth."""
     from dpe_cli.checkpoint import load_model
-    from dpe_cli.synth.face import Identity, Scene, render
+    from dpe_cli.synth import Identity, Scene, render
     from dpe_cli.synth.motion import random_expression, random_pose
 
     rng = np.random.default_rng(11)

@@ -316,12 +316,6 @@ def test_synth_stands_without_train():
     assert run.stdout.strip() == "[]"
 
 
-def test_the_old_face_module_names_the_same_objects():
-    from dpe_cli.synth import face
-
-    assert (face.Identity, face.Scene, face.render, face.render_crop) == (Identity, Scene, render, render_crop)
-
-
 def test_factor_regressor_halves_load_as_training_loss_networks(tmp_path):
     from dpe_cli.synth.factors import FACTORS, expression_half, pose_half, save_expression_half, save_pose_half, to_tensor
     from dpe_cli.synth.regressor import ExpressionRegressor

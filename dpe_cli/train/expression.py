@@ -37,8 +37,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dpe_cli.errors import CheckpointError
+from dpe_cli.synth.regressor import REGRESSOR_FORMAT, ExpressionRegressor, save_expression_regressor
+from dpe_cli.synth.regressor import resize as _resize
 
-REGRESSOR_FORMAT = "dpe-expression-regressor"
 RESNET_FEATURES = 2048
 DECA_OUTPUTS = 236
 DECA_EXPRESSION = tuple(range(150, 200)) + tuple(range(203, 206))  # expression + jaw pose
@@ -49,38 +50,6 @@ RESNET_INPUT = 224
 # the crop (centre, side, as fractions) matches DECA's framing closely enough for a loss.
 RESNET_FACE_CENTER = (0.5, 0.58)
 RESNET_FACE_SIDE = 0.75
-
-
-class ExpressionRegressor(nn.Module):
-    """Five stride-2 3x3 convolutions with leaky ReLU, global average pool, linear head."""
-
-    def __init__(self, dims: int = 32, width: int = 32, input_size: int = 128) -> None:
-        super().__init__()
-        self.config = {"dims": dims, "width": width, "input_size": input_size}
-        channels = [3, width, 2 * width, 4 * width, 8 * width, 8 * width]
-        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, stride=2, padding=1) for i, o in zip(channels[:-1], channels[1:]))
-        self.head = nn.Linear(channels[-1], dims)
-        self.input_size = input_size
-
-    def forward(self, image: Tensor) -> Tensor:
-        """``image`` is RGB in [-1, 1], any square size."""
-        x = _resize(image, self.input_size)
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.2)
-        return self.head(x.mean(dim=(2, 3)))
-
-
-def save_expression_regressor(model: ExpressionRegressor, path: str | Path) -> Path:
-    """Write a regressor so that ``--expression-weights`` can load it."""
-    from safetensors.torch import save_file
-
-    from dpe_cli.checkpoint import _atomic_write
-
-    path = Path(path)
-    tensors = {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"format": REGRESSOR_FORMAT, "config": json.dumps(model.config)}
-    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
-    return path
 
 
 class Bottleneck(nn.Module):
@@ -144,12 +113,6 @@ class ResNetExpressionEncoder(nn.Module):
         face = image[:, :, y0 : y0 + side, x0 : x0 + side]
         x = (_resize(face, RESNET_INPUT).clamp(-1, 1) + 1) / 2
         return self.layers(self.encoder(x)).index_select(1, self.selection)
-
-
-def _resize(image: Tensor, size: int) -> Tensor:
-    if image.size(-1) == size and image.size(-2) == size:
-        return image
-    return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=image.size(-1) > size)
 
 
 def _tensor_dicts(obj: dict) -> list[dict[str, Tensor]]:
