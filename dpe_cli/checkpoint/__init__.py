@@ -15,7 +15,6 @@ import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -147,14 +146,3 @@ def install(source: str | Path, folder: Path | None = None, overwrite: bool = Fa
     else:
         _save_converted(model, info, target)
     return read_checkpoint(target)[1]
-
-
-# Compatibility for callers not yet moved to the public names (train/, synth/factors.py).
-_load_torch = load_torch
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Deprecated: use :func:`dpe_cli.atomic.replacing`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as tmp:
-        write(tmp)

@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 import torch
 
-from dpe_cli.checkpoint import read_checkpoint, resolve_device
+from dpe_cli.checkpoint import read_checkpoint
+from dpe_cli.device import resolve_device
 from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, PRECISIONS, REFERENCES
 from dpe_cli.edit.framing import Framing, find_box, whole_frame
 from dpe_cli.edit.motion import MotionControl

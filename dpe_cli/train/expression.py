@@ -172,7 +172,8 @@ def load_expression_encoder(path: str | Path, reads: str = "expression") -> nn.M
     ``reads="pose"``: the head-pose reader of the same files instead (DECA's global rotation,
     or a dpe regressor of pose factors, used whole) for ``--pose-weights``.
     """
-    from dpe_cli.checkpoint import _load_torch, detect_format
+    from dpe_cli.checkpoint import detect_format
+    from dpe_cli.checkpoint.official import load_torch
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -192,7 +193,7 @@ def load_expression_encoder(path: str | Path, reads: str = "expression") -> nn.M
                 raise CheckpointError(f"{path.name} holds no expression encoder", "see the key layout in docs/training.md")
             model = _load_resnet(state, path, reads)
     else:
-        state = _resnet_state(_tensor_dicts(_load_torch(path)))
+        state = _resnet_state(_tensor_dicts(load_torch(path)))
         if state is None:
             raise CheckpointError(f"{path.name} holds no ResNet-50 expression encoder (no '*encoder.conv1.weight' key)", "see the key layout in docs/training.md")
         model = _load_resnet(state, path, reads)

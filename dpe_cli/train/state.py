@@ -26,9 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dpe_cli.atomic import replacing
 from dpe_cli.checkpoint import (
-    _atomic_write,
-    _load_torch,
     detect_format,
     lia_initial_state,
     load_discriminator,
@@ -36,6 +35,7 @@ from dpe_cli.checkpoint import (
     read_checkpoint,
     save_model,
 )
+from dpe_cli.checkpoint.official import load_torch
 from dpe_cli.errors import CheckpointError
 from dpe_cli.model import DPE, Discriminator, DPEConfig
 
@@ -92,7 +92,9 @@ def save_discriminator(discriminator: Discriminator, config: DPEConfig, path: Pa
 
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in discriminator.state_dict().items()}
     metadata = {"format": DISCRIMINATOR_FORMAT, "config": json.dumps(config.to_dict())}
-    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def load_discriminator_file(path: Path, config: DPEConfig) -> dict[str, Tensor]:
@@ -151,7 +153,8 @@ def save_checkpoint(
     """Write the checkpoint of ``step``, update ``OUT/model.safetensors`` and drop old ones."""
     files = checkpoint_files(run_dir, step)
     save_discriminator(discriminator, model.config, files.discriminator)
-    _atomic_write(files.state, lambda tmp: torch.save(training_state, tmp))
+    with replacing(files.state) as tmp:
+        torch.save(training_state, tmp)
     info = {**metadata, "step": str(step), "discriminator": files.discriminator.name}
     save_model(model, files.generator, info)  # last: the generator's arrival completes the set
     _publish_latest(files.generator, Path(run_dir) / LATEST_MODEL)
@@ -195,7 +198,7 @@ def load_initial_weights(path: Path, config: DPEConfig) -> InitialWeights:
         beside = discriminator_beside(path)
         dis = load_discriminator_file(beside, model.config) if beside is not None else None
         return InitialWeights(model, dis, "dpe")
-    obj = _load_torch(path)
+    obj = load_torch(path)
     keys = official_generator_state(obj).keys()
     if any(k.startswith("dec_pose.") for k in keys):
         model, _ = read_checkpoint(path)

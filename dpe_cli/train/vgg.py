@@ -68,12 +68,12 @@ class VGG19Features(nn.Module):
 
 def load_vgg19(path: str | Path) -> VGG19Features:
     """Our VGG19 with the weights of torchvision's state-dict file (``vgg19-dcbb9e9d.pth``)."""
-    from dpe_cli.checkpoint import _load_torch
+    from dpe_cli.checkpoint.official import load_torch
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"VGG19 weights {path} not found", "give torchvision's vgg19-dcbb9e9d.pth with --vgg-weights")
-    state = _load_torch(path)
+    state = load_torch(path)
     state = state.get("state_dict", state)
     model = VGG19Features()
     mapped: dict[str, Tensor] = {}
