@@ -65,12 +65,22 @@ def _default_output(source: Path, tag: str) -> str:
     return str(Path.cwd() / f"{source.stem}-{tag}.mp4")
 
 
-def _run(quiet: bool, json_out: bool, **fields: Any) -> None:
-    """Build the request and run it; the editing library (torch) is imported only here."""
-    from dpe_cli.edit import EditRequest, run_edit
+def _run(command: str, given: dict[str, Any]) -> None:
+    """Build the command's request from its parameters and run it; the editing library (torch)
+    is imported only here."""
+    from dpe_cli.edit import run_edit
+    from dpe_cli.edit.commands import build_request
     from dpe_cli.progress import Reporter, RichReporter
 
-    request = EditRequest(**fields)
+    options = dict(given)
+    quiet, json_out = options.pop("quiet"), options.pop("json_out")
+    options.pop("debug")
+    source = options.pop("source", None) or options.pop("image")
+    driver, output = options.pop("driver"), options.pop("output")
+    if "paste" in options:
+        options["paste_method"] = options.pop("paste")
+    tag = {"edit-expression": "expression", "edit-pose": "pose"}.get(command) or f"reenact-{options.get('mode')}"
+    request = build_request(command, source, driver, output or _default_output(source, tag), **options)
     reporter = Reporter() if quiet else RichReporter(stderr)
     with reporter:
         report = run_edit(request, reporter)
@@ -123,15 +133,7 @@ def edit_expression(
     Head pose, background and audio stay. Only what the edit changes is added to the
     full-resolution frames (--paste change), so the face keeps its own detail.
     """
-    _run(
-        quiet, json_out,
-        source=source, driver=driver, output=output or _default_output(source, "expression"), mode="expression", paste=True,
-        weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
-        driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
-        strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale,
-        face_index=face_index, driver_face_index=driver_face_index, mask=mask, feather=feather, paste_method=paste, paste_reference=paste_reference,
-        edit_start=edit_start, edit_end=edit_end, fade=fade,
-    )
+    _run("edit-expression", locals())
 
 
 def edit_pose(
@@ -170,14 +172,7 @@ def edit_pose(
     would no longer line up with the neck and background), so the output is the face crop
     at the model's resolution.
     """
-    _run(
-        quiet, json_out,
-        source=source, driver=driver, output=output or _default_output(source, "pose"), mode="pose", paste=False,
-        weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "source",
-        driver_end=driver_end, crf=crf, side_by_side=side_by_side, overwrite=overwrite, start=start, duration=duration,
-        strength=strength, relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
-        edit_start=edit_start, edit_end=edit_end, fade=fade,
-    )
+    _run("edit-pose", locals())
 
 
 def reenact(
@@ -211,13 +206,7 @@ def reenact(
     with the driver's audio by default. --relative starts from the portrait's own
     expression and pose, which usually looks more natural for another person's driver.
     """
-    _run(
-        quiet, json_out,
-        source=image, driver=driver, output=output or _default_output(image, f"reenact-{mode}"), mode=mode, paste=False,
-        weights=weights, device=device, precision=precision, batch_size=batch_size, audio=audio or "driver",
-        driver_end="stop", portrait=True, crf=crf, side_by_side=side_by_side, overwrite=overwrite, strength=strength,
-        relative=relative, smooth=smooth, crop=crop, box=box, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
-    )
+    _run("reenact", locals())
 
 
 def register(app: typer.Typer) -> None:

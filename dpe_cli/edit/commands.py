@@ -82,6 +82,6 @@ def build_request(command: str, source: str | Path, driver: str | Path, output: 
     fixed = set(_FIXED[command]) & set(options)
     if fixed:
         raise InputError(f"{command} does not take {', '.join(sorted(fixed))}", "drop it; the command sets it")
-    values = {**_DEFAULTS[command], **{k: convert_option(k, v) for k, v in options.items()}}
-    values = {k: v for k, v in values.items() if v is not None}  # None: the request's default
+    given = {k: convert_option(k, v) for k, v in options.items()}
+    values = {**_DEFAULTS[command], **{k: v for k, v in given.items() if v is not None}}  # None: the default
     return EditRequest(source=Path(source), driver=Path(driver), output=str(output), **values, **_FIXED[command])
