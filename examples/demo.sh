@@ -36,6 +36,6 @@ Done. Source, driver and result side by side:
 (inputs: $out/source.mp4, $out/driver.mp4)
 
 The shipped model is small (64 px) and knows synthetic faces only. For real faces, get the
-official DPE weights (dpe.pt; see weights/README.md), run `dpe weights install dpe.pt`, then e.g.
+official DPE weights (dpe.pt; see weights/README.md), run 'dpe weights install dpe.pt', then e.g.
     dpe edit-expression your_video.mp4 --driver smile.mp4 -o edited.mp4
 EOF
