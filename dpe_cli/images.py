@@ -13,12 +13,15 @@ import numpy as np
 import torch
 
 
-def to_model(images: list[np.ndarray] | np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """HxWx3 uint8 RGB images -> N x 3 x H x W float32 in [-1, 1], channels-last (the layout
-    oneDNN's convolutions run fastest in)."""
+def to_model(
+    images: list[np.ndarray] | np.ndarray, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, channels_last: bool = True
+) -> torch.Tensor:
+    """HxWx3 uint8 RGB images -> N x 3 x H x W in [-1, 1]. Channels-last is the layout oneDNN's
+    convolutions run fastest in; its sums run in another order, so outputs may differ by a
+    grey level from the default layout's (evaluation keeps the default, for stable figures)."""
     batch = torch.from_numpy(np.ascontiguousarray(np.stack(images) if isinstance(images, list) else images)).to(device)
-    batch = (batch.permute(0, 3, 1, 2).float() / 255.0 - 0.5) * 2.0
-    return batch.contiguous(memory_format=torch.channels_last)
+    batch = (batch.permute(0, 3, 1, 2).to(dtype) / 255.0 - 0.5) * 2.0
+    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch.contiguous()
 
 
 def from_model(batch: torch.Tensor) -> list[np.ndarray]:

@@ -141,15 +141,12 @@ def generate(model: Any, source: np.ndarray, drivers: list[np.ndarray], mode: st
     """The model's outputs for one batch of drivers, as uint8 RGB (clamped, then rounded)."""
     import torch
 
+    from dpe_cli.images import from_model, to_model
+
     param = next(model.parameters())
-
-    def tensor(frames: list[np.ndarray]) -> torch.Tensor:
-        x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
-        return x.to(param.device, param.dtype) / 127.5 - 1.0
-
     with torch.inference_mode():
-        y = model.edit(tensor([source]), tensor(drivers), mode=mode).clamp(-1, 1)
-    return list(((y.float() + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+        inputs = [to_model(frames, param.device, param.dtype, channels_last=False) for frames in ([source], drivers)]
+        return from_model(model.edit(*inputs, mode=mode))
 
 
 def run_job(
