@@ -574,3 +574,13 @@ def test_prepare_data_fails_when_every_video_failed(tmp_path, capfd):
     err = capfd.readouterr().err.splitlines()
     assert sum("skipping" in line for line in err) == 2
     assert err[-1].startswith("error: nothing was prepared: all 2 videos under") and "done:" not in "".join(err)
+
+
+def test_bf16_training_steps_stay_finite_and_save_float32(data_dir, cache_dir, tmp_path):
+    """--precision bf16 (autocast on the CPU here) trains, and the saved model is float32."""
+    out = tmp_path / "bf16"
+    assert dpe(*train_args(data_dir, out, cache_dir, "--steps", "2", "--precision", "bf16")) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and all(np.isfinite(r["loss_total"]) for r in rows)
+    model, _ = read_checkpoint(out / "model.safetensors")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
