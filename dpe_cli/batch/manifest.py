@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dpe_cli.edit.commands import COMMANDS, build_request, option_names
+from dpe_cli.edit.commands import ALIASES, COMMANDS, build_request, option_names
 from dpe_cli.edit.pipeline import EditRequest
 from dpe_cli.errors import InputError
 
 REQUIRED = ("source", "driver", "output")
-ALIASES = {"paste": "paste_method"}  # the CLI's --paste sets the request's paste_method
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 
 
@@ -103,7 +102,7 @@ def make_jobs(rows: list[tuple[int, dict[str, Any]]], base: Path, defaults: dict
         command = str(row.get("command", defaults.get("command", "edit-expression")))
         if command not in COMMANDS:
             raise ManifestError(f"{name} line {number}: unknown command {command!r}", f"use one of: {', '.join(COMMANDS)}")
-        options = {ALIASES.get(k, k): v for k, v in {**defaults, **row}.items() if k not in ("command", *REQUIRED)}
+        options = {k: v for k, v in {**defaults, **row}.items() if k not in ("command", *REQUIRED)}
         paths = {k: _resolve(row[k], base, k, name, number) for k in REQUIRED}
         if options.get("weights"):
             options["weights"] = _resolve(str(options["weights"]), base, "weights", name, number)

@@ -77,8 +77,6 @@ def _run(command: str, given: dict[str, Any]) -> None:
     options.pop("debug")
     source = options.pop("source", None) or options.pop("image")
     driver, output = options.pop("driver"), options.pop("output")
-    if "paste" in options:
-        options["paste_method"] = options.pop("paste")
     tag = {"edit-expression": "expression", "edit-pose": "pose"}.get(command) or f"reenact-{options.get('mode')}"
     request = build_request(command, source, driver, output or _default_output(source, tag), **options)
     reporter = Reporter() if quiet else RichReporter(stderr)

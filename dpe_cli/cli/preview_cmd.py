@@ -7,17 +7,17 @@ from typing import Annotated
 
 import typer
 
-from dpe_cli.choices import DEFAULT_BOX_SCALE, DEFAULT_FEATHER, REGIONS
+from dpe_cli.choices import DEFAULT_BOX_SCALE, DEFAULT_FEATHER
 from dpe_cli.cli.common import (
     DebugOption,
     DeviceOption,
     JsonOption,
     QuietOption,
     WeightsOption,
-    complete_regions,
     print_json,
     stderr,
 )
+from dpe_cli.cli.edit_cmd import BoxScale, DriverFaceIndex, FaceIndex, Feather, Mask
 
 
 def preview(
@@ -26,11 +26,11 @@ def preview(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="The preview PNG. Default: SOURCE-preview.png here.", show_default=False)] = None,
     weights: WeightsOption = None,
     device: DeviceOption = "auto",
-    mask: Annotated[str, typer.Option("--mask", metavar=f"<{'|'.join(REGIONS)}>[,...]", autocompletion=complete_regions, help="Regions of the edit pasted back, as for edit-expression.")] = "face",
-    feather: Annotated[float, typer.Option("--feather", help="Mask edge softness (Gaussian sigma as a fraction of the box).")] = DEFAULT_FEATHER,
-    box_scale: Annotated[float, typer.Option("--box-scale", help="Crop box side relative to the face.")] = DEFAULT_BOX_SCALE,
-    face_index: Annotated[int, typer.Option("--face-index", min=0, help="Which face of the source: 0 is the largest.")] = 0,
-    driver_face_index: Annotated[int, typer.Option("--driver-face-index", min=0, help="Which face of the driver: 0 is the largest.")] = 0,
+    mask: Mask = "face",
+    feather: Feather = DEFAULT_FEATHER,
+    box_scale: BoxScale = DEFAULT_BOX_SCALE,
+    face_index: FaceIndex = 0,
+    driver_face_index: DriverFaceIndex = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing PNG.")] = False,
     json_out: JsonOption = False,
     quiet: QuietOption = False,

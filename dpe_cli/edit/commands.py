@@ -8,6 +8,7 @@ here lets the CLI and ``dpe batch`` build the same request from the same words.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from pathlib import Path
@@ -29,6 +30,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "reenact": {"audio": "driver", "mode": "both"},
 }
 _PATHS = ("source", "driver", "output")
+ALIASES = {"paste": "paste_method"}  # the commands' --paste sets the request's paste_method
 _HIDDEN = {"motion", "paste", "portrait"}  # derived, or fixed by the command
 
 
@@ -37,6 +39,7 @@ def option_names() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(EditRequest) if f.init and f.name not in _HIDDEN and f.name not in _PATHS)
 
 
+@functools.cache
 def _field_types() -> dict[str, type]:
     hints = typing.get_type_hints(EditRequest)
     types_: dict[str, type] = {}
@@ -76,9 +79,11 @@ def convert_option(name: str, value: Any) -> Any:
 
 
 def build_request(command: str, source: str | Path, driver: str | Path, output: str | Path, **options: Any) -> EditRequest:
-    """The request that ``dpe COMMAND SOURCE --driver DRIVER -o OUTPUT --OPTION ...`` makes."""
+    """The request that ``dpe COMMAND SOURCE --driver DRIVER -o OUTPUT --OPTION ...`` makes;
+    options go by the request's field names or the commands' long names (``paste``)."""
     if command not in COMMANDS:
         raise InputError(f"unknown command {command!r}", f"use one of: {', '.join(COMMANDS)}")
+    options = {ALIASES.get(k, k): v for k, v in options.items()}
     fixed = set(_FIXED[command]) & set(options)
     if fixed:
         raise InputError(f"{command} does not take {', '.join(sorted(fixed))}", "drop it; the command sets it")
