@@ -19,8 +19,8 @@ import numpy as np
 
 from dpe_cli.atomic import replacing
 from dpe_cli.choices import DEFAULT_BOX_SCALE, DEFAULT_FEATHER
-from dpe_cli.edit import Engine
 from dpe_cli.edit.framing import find_box
+from dpe_cli.engine import Engine
 from dpe_cli.errors import InputError, OutputExistsError
 from dpe_cli.face import CropBox, FaceBox, FaceDetector, Paster, box_in_frame
 from dpe_cli.face.crop import crop

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,21 +20,19 @@ import cv2
 import numpy as np
 import torch
 
-from dpe_cli.checkpoint import read_checkpoint
-from dpe_cli.device import resolve_device
 from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, PRECISIONS, REFERENCES
 from dpe_cli.edit.framing import Framing, find_box, whole_frame
 from dpe_cli.edit.motion import MotionControl
 from dpe_cli.edit.stream import Prefetch, Sink, StageTimer
+from dpe_cli.engine import Engine
 from dpe_cli.errors import InputError, NoFaceError
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE, CropBox, box_in_frame, crop, parse_box
 from dpe_cli.face.paste import DEFAULT_FEATHER, PASTE_METHODS, Paster
 from dpe_cli.face.regions import parse_regions
-from dpe_cli.images import from_model, to_model
-from dpe_cli.model import DPE, Encoding, Mode, check_mode
+from dpe_cli.model import Mode, check_mode
 from dpe_cli.progress import Reporter
 from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, probe, read_image
-from dpe_cli.weights import Located, locate_weights, model_note
+from dpe_cli.weights import model_note
 
 MAX_BOX_SCALE = 4.0  # a box 4x the face already shows the shoulders; more only costs memory
 MAX_FADE = 10.0
@@ -137,87 +134,6 @@ class EditRequest:
         elif self.paste and self.mode != "expression":
             raise InputError(f"a {self.mode} edit cannot be pasted back", "a new head pose no longer lines up with the frame; the output is the face crop")
         self.motion = MotionControl(self.strength, self.relative, self.smooth)
-
-
-@dataclass
-class Engine:
-    """The loaded model and how to run it."""
-
-    model: DPE
-    device: torch.device
-    precision: str
-    weights: Path
-    located: Located | None = None  # where the weights were found (None: a model built in code)
-
-    @classmethod
-    def load(cls, weights: Path | None, device: str = "auto", precision: str = "fp32") -> "Engine":
-        """Load the weights for inference; ``$DPE_THREADS`` sets torch's thread count."""
-        located = locate_weights(weights)
-        path = located.path
-        target = resolve_device(device)
-        if precision == "fp16" and target.type != "cuda":
-            raise InputError("--precision fp16 needs a CUDA device", "use bf16 on a CPU")
-        threads = os.environ.get("DPE_THREADS")
-        if threads:
-            if not threads.isdigit() or int(threads) < 1:
-                raise InputError(f"DPE_THREADS={threads!r} is not a positive integer", "e.g. DPE_THREADS=4")
-            torch.set_num_threads(int(threads))
-        model, _ = read_checkpoint(path)
-        return cls(model.to(target), target, precision, path, located)
-
-    def announce(self, reporter: Reporter) -> None:
-        """Say which model runs (name, size, where from), and that a demo model is one."""
-        if self.located is None:
-            return
-        reporter.note(f"model: {self.located.describe()}")
-        warning = model_note(self.located)
-        if warning:
-            reporter.note(warning)
-
-    @property
-    def size(self) -> int:
-        return self.model.config.size
-
-    def _autocast(self) -> torch.autocast:
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
-        return torch.autocast(self.device.type, dtype=dtype, enabled=self.precision != "fp32")
-
-    def to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
-        """uint8 RGB crops -> the model's input on this engine's device (see :mod:`dpe_cli.images`)."""
-        return to_model(crops, self.device)
-
-    to_images = staticmethod(from_model)
-
-    @torch.inference_mode()
-    def encode(self, crops: list[np.ndarray]) -> Encoding:
-        with self._autocast():
-            return self.model.encode(self.to_tensor(crops))
-
-    @torch.inference_mode()
-    def motion(self, crops: list[np.ndarray]) -> torch.Tensor:
-        return self.motion_of(self.encode(crops))
-
-    @torch.inference_mode()
-    def motion_of(self, encoding: Encoding) -> torch.Tensor:
-        """Motion vectors (float32) of already encoded faces."""
-        with self._autocast():
-            return self.model.motion(encoding.latent).float()
-
-    @torch.inference_mode()
-    def render(
-        self, source: Encoding, motion: torch.Tensor, mode: Mode, reference: torch.Tensor | None = None
-    ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        """The source driven by ``motion``, and, when ``reference`` motion is given, driven by
-        that too in the same batch (the model's reconstruction that a change paste measures
-        the edit against: equal vectors give equal pictures)."""
-        n = motion.size(0)
-        source = source.expand(n)
-        if reference is not None:
-            source = Encoding(torch.cat([source.latent, source.latent]), [torch.cat([f, f]) for f in source.features])
-            motion = torch.cat([motion, reference.expand(n, -1)])
-        with self._autocast():
-            images = self.to_images(self.model.drive(source, motion.to(source.latent.dtype), mode))
-        return images[:n], (images[n:] if reference is not None else None)
 
 
 def _timed(items: Iterable, timer: StageTimer, stage: str) -> Iterator:

@@ -27,6 +27,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -50,6 +51,9 @@ from dpe_cli.synth.motion import random_expression, random_pose
 from dpe_cli.synth.params import Identity, Scene
 from dpe_cli.synth.regressor import ExpressionRegressor
 from dpe_cli.synth.render import render
+
+if TYPE_CHECKING:
+    from dpe_cli.engine import Engine
 
 HELD_OUT = 100_000  # first held-out identity seed; training data uses seeds far below
 REGRESSOR_IDENTITIES = range(0, 10_000)
@@ -138,8 +142,20 @@ def _row(name: str, predicted: np.ndarray, pose_ref: np.ndarray, expression_ref:
     }
 
 
-def _edits(model: torch.nn.Module, source: torch.Tensor, driver: torch.Tensor, mode: str, batch: int = 32) -> torch.Tensor:
-    return torch.cat([model.edit(source[i : i + batch], driver[i : i + batch], mode=mode).clamp(-1, 1) for i in range(0, len(source), batch)])
+def _engine(path: str | Path) -> Engine:
+    """A model on the CPU in the default memory layout, so that the published figures hold."""
+    from dpe_cli.engine import Engine
+
+    return Engine.load(path, "cpu", channels_last=False)
+
+
+def _edits(engine: Engine, source: torch.Tensor, driver: torch.Tensor, mode: str, batch: int = 32) -> torch.Tensor:
+    """Each source edited by its driver, clamped to [-1, 1]."""
+    chunks = []
+    for i in range(0, len(source), batch):
+        motion = engine.motion(driver[i : i + batch])
+        chunks.append(engine.drive(engine.encode(source[i : i + batch]), motion, mode).clamp(-1, 1))
+    return torch.cat(chunks)
 
 
 @torch.no_grad()
@@ -147,8 +163,6 @@ def measure(regressor_path: Path, models: Sequence[tuple[str, str | Path]], pair
     """Edits of every model in ``models`` ((name, weights) pairs) on ``pairs`` held-out pairs, read by
     the regressor at ``regressor_path``: the benchmark's record, rows by edit (see :func:`table`).
     Raises :class:`ModelSizeError` for a model of another size than the regressor's."""
-    from dpe_cli import load_model
-
     regressor = load_factor_regressor(regressor_path)
     size = int(regressor.config["input_size"])
     source, driver, s_true, d_true = held_out_pairs(pairs, size, seed)
@@ -160,12 +174,12 @@ def measure(regressor_path: Path, models: Sequence[tuple[str, str | Path]], pair
             for mode, (p, e) in MODES.items()}
     rows["self"] = [_row("unedited source", s_read, s_true, s_true)]
     for name, path in models:
-        model = load_model(path, device="cpu")
-        if model.config.size != size:
-            raise ModelSizeError(f"{path}: model size {model.config.size} differs from the regressor's {size}")
+        engine = _engine(path)
+        if engine.size != size:
+            raise ModelSizeError(f"{path}: model size {engine.size} differs from the regressor's {size}")
         for mode, (p, e) in MODES.items():
-            rows[mode].append(_row(name, predict(regressor, _edits(model, source, driver, mode)), truth[p], truth[e]))
-        rows["self"].append(_row(name, predict(regressor, _edits(model, source, source, "both")), s_true, s_true))
+            rows[mode].append(_row(name, predict(regressor, _edits(engine, source, driver, mode)), truth[p], truth[e]))
+        rows["self"].append(_row(name, predict(regressor, _edits(engine, source, source, "both")), s_true, s_true))
     return {
         "pairs": pairs, "size": size, "seed": seed, "held_out_identities": [HELD_OUT, HELD_OUT + pairs],
         "regressor": str(regressor_path),
@@ -206,11 +220,8 @@ def probe(models: Sequence[tuple[str, str | Path]], pairs: int, size: int, seed:
     pairs) onto the true change of each factor; R^2 is taken on the other 1/4. Editing can
     only transfer what d carries, so a factor near 0 here cannot move in any edit.
     """
-    from dpe_cli import load_model
-
     source, driver, s_true, d_true = held_out_pairs(pairs, size, seed)
     for name, path in models:
-        model = load_model(path, device="cpu")
-        with torch.no_grad():
-            change = model.motion(model.encode(driver).latent) - model.motion(model.encode(source).latent)
+        engine = _engine(path)
+        change = engine.motion(driver) - engine.motion(source)
         yield name, ridge_r2(change.numpy().astype(np.float64), d_true - s_true, pairs * 3 // 4)

@@ -33,12 +33,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice, repeat, takewhile, zip_longest
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dpe_cli.errors import InputError
 from dpe_cli.eval.scoring import Frame, References, Scorer, summarise
+
+if TYPE_CHECKING:
+    from dpe_cli.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -137,36 +140,24 @@ def select(
     return source, chosen
 
 
-def generate(model: Any, source: np.ndarray, drivers: list[np.ndarray], mode: str) -> list[np.ndarray]:
-    """The model's outputs for one batch of drivers, as uint8 RGB (clamped, then rounded)."""
-    import torch
-
-    from dpe_cli.images import from_model, to_model
-
-    param = next(model.parameters())
-    with torch.inference_mode():
-        inputs = [to_model(frames, param.device, param.dtype, channels_last=False) for frames in ([source], drivers)]
-        return from_model(model.edit(*inputs, mode=mode))
-
-
 def run_job(
     job: Job,
     mode: str,
     scorer: Scorer,
     *,
     max_frames: int | None,
-    model: Any = None,
+    engine: Engine | None = None,
     batch: int = 8,
     on_frames: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per-frame rows of one job in one mode, from ``model`` or from ``job.generated``;
-    ``frame`` is the driver's frame number in its clip."""
+    """Per-frame rows of one job in one mode, from ``engine``'s model or from
+    ``job.generated``; ``frame`` is the driver's frame number in its clip."""
     if job.generated is not None:
         size = _video_size(job.generated)
-    elif model is not None:
-        size = (model.config.size, model.config.size)
+    elif engine is not None:
+        size = (engine.size, engine.size)
     else:
-        raise InputError(f"nothing to evaluate for {job.label}", "give --weights, or the generated video")
+        raise InputError(f"nothing to evaluate for {job.label}", "give a model to run, or the video it generated")
     source, chosen = select(job, size, max_frames)
     if job.generated is not None and any(g is None for _, _, g in chosen):
         raise InputError(
@@ -178,7 +169,7 @@ def run_job(
     for start in range(0, len(chosen), batch):
         chunk = chosen[start : start + batch]
         drivers = [d for _, d, _ in chunk]
-        outputs = generate(model, source, drivers, mode) if job.generated is None else [g for _, _, g in chunk]
+        outputs = engine.edit(source, drivers, mode) if job.generated is None else [g for _, _, g in chunk]  # type: ignore[union-attr]
         for (index, drv, _), out in zip(chunk, outputs):
             row = scorer.score(Frame(out), references(job.setting, mode, src, Frame(drv)))  # type: ignore[arg-type]
             rows.append({"frame": index, **row})

@@ -201,25 +201,26 @@ class Evaluation:
 
 def evaluate(request: ProtocolRequest, reporter: Reporter | None = None) -> Evaluation:
     """Run every model x mode x job of ``request``; ``reporter`` sees one pass over all frames."""
-    from dpe_cli.checkpoint import load_model
     from dpe_cli.device import resolve_device
+    from dpe_cli.engine import Engine
     from dpe_cli.eval.protocols import JobResult, run_job
     from dpe_cli.eval.scoring import Scorer
 
     options, jobs = request.options, request.jobs
     models = request.models()
-    device = resolve_device(options.device) if any(path is not None for _, path in models) else None
+    device = resolve_device(options.device) if any(path is not None for _, path in models) else None  # before the scorer loads
     results: list[JobResult] = []
     with Scorer(lpips_weights=options.lpips_weights, use_identity=options.csim) as scorer:
         total = len(models) * len(request.modes) * sum(_expected_frames(job, options.max_frames) for job in jobs)
         stage = (reporter or Reporter()).stage("evaluating", total)
         for label, path in models:
-            model = load_model(path, device=device) if path is not None else None
+            # The default memory layout: channels-last would move a few pixels, and the figures with them.
+            engine = Engine.load(path, device, channels_last=False) if path is not None else None
             for mode in request.modes:
                 for job in jobs:
                     stage.describe(f"{label} {mode} {job.label}")
                     rows = run_job(
-                        job, mode, scorer, model=model, max_frames=options.max_frames, batch=options.batch, on_frames=stage.advance
+                        job, mode, scorer, engine=engine, max_frames=options.max_frames, batch=options.batch, on_frames=stage.advance
                     )
                     results.append(JobResult(label, mode, job, rows))
         stage.close()
