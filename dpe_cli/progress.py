@@ -1,4 +1,12 @@
-"""Progress reporting for long work: silent in the library, rich bars on stderr in the CLI."""
+"""Progress for long work, in one small interface that every library function reports through.
+
+Library code takes a :class:`Reporter` and never prints: it asks for a :class:`Stage` per pass
+over its work (frames, steps, jobs), and hands the reporter lines for the user (``say``,
+``note``, ``warn``). The base class reports nothing: the library's default, also right for
+scripts. :class:`RichReporter` is the terminal's: bars on stderr (stdout stays for ``--json``)
+and the lines above them; ``quiet`` keeps only the warnings. :class:`BatchReporter` is
+``dpe batch``'s variant, which does not pile up a bar per job.
+"""
 
 from __future__ import annotations
 
@@ -21,28 +29,44 @@ from rich.text import Text
 
 
 class Stage:
-    """One pass over frames; ``advance`` may be called from any thread."""
+    """One pass over counted work; ``advance`` may be called from any thread."""
 
     def advance(self, n: int = 1) -> None:
-        """Count ``n`` more frames done."""
+        """Count ``n`` more units done."""
+
+    def update(self, *, completed: int | None = None, total: int | None = None) -> None:
+        """Set the count or the total: for a total learnt after the pass began, or a count
+        kept by the work itself."""
 
     def describe(self, description: str) -> None:
         """Change what the pass says it is doing (e.g. a running count)."""
+
+    def detail(self, text: str) -> None:
+        """A short status shown after the count (e.g. training's latest losses)."""
 
     def close(self) -> None:
         """The pass is over."""
 
 
 class Reporter:
-    """Hands out a :class:`Stage` per pass. This base class reports nothing."""
+    """Hands out a :class:`Stage` per pass and takes lines for the user. This base class
+    reports nothing."""
 
-    def stage(self, description: str, total: int | None) -> Stage:
+    def stage(self, description: str, total: int | None, *, completed: int = 0, unit: str = "frame") -> Stage:
+        """A pass of ``total`` units (None: not known yet), ``completed`` of them already done
+        (a resumed run); ``unit`` names what is counted, for the rate."""
         return Stage()
 
-    def note(self, message: str) -> None:
-        """A one-line remark for the user (e.g. a fallback that was taken)."""
+    def say(self, message: str) -> None:
+        """A line that describes the run (e.g. what training is about to do)."""
 
-    def __enter__(self) -> "Reporter":
+    def note(self, message: str) -> None:
+        """A one-line remark (e.g. which model runs, a fallback that was taken)."""
+
+    def warn(self, message: str) -> None:
+        """Something the user should act on; shown even when quiet."""
+
+    def __enter__(self) -> Reporter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -50,15 +74,19 @@ class Reporter:
 
 
 class _Rate(ProgressColumn):
-    """Frames per second (or seconds per frame when slower than one)."""
+    """Units per second (frames as fps), or seconds per unit when slower than one."""
 
     def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", "frame")
+        per_second = "fps" if unit == "frame" else f"{unit}s/s"
         speed = task.finished_speed or task.speed
         if not speed:
-            return Text("-- fps", style="progress.data.speed")
-        if speed >= 1:
-            return Text(f"{speed:.1f} fps", style="progress.data.speed")
-        return Text(f"{1 / speed:.1f} s/frame", style="progress.data.speed")
+            text = f"-- {per_second}"
+        elif speed >= 1:
+            text = f"{speed:.1f} {per_second}"
+        else:
+            text = f"{1 / speed:.1f} s/{unit}"
+        return Text(text, style="progress.data.speed")
 
 
 class _RichStage(Stage):
@@ -68,8 +96,14 @@ class _RichStage(Stage):
     def advance(self, n: int = 1) -> None:
         self._progress.advance(self._task, n)
 
+    def update(self, *, completed: int | None = None, total: int | None = None) -> None:
+        self._progress.update(self._task, completed=completed, total=total)
+
     def describe(self, description: str) -> None:
         self._progress.update(self._task, description=description)
+
+    def detail(self, text: str) -> None:
+        self._progress.update(self._task, detail=text)
 
     def close(self) -> None:
         """A pass that ends early (the frame count was an estimate) shows as complete; the
@@ -81,10 +115,14 @@ class _RichStage(Stage):
 
 
 class RichReporter(Reporter):
-    """Progress bars on stderr: frames done, rate and time left, one line per pass."""
+    """Progress bars on stderr (units done, rate, time left; one line per pass) and the lines
+    above them. The bars appear with the first pass, so a run that fails while setting up
+    draws none; ``transient`` bars vanish when done (for output printed after them);
+    ``quiet`` shows only warnings."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, *, quiet: bool = False, transient: bool = False) -> None:
         self.console = console or Console(stderr=True)
+        self.quiet = quiet
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -95,41 +133,57 @@ class RichReporter(Reporter):
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[detail]}"),
             console=self.console,
-            transient=False,
+            transient=transient,
         )
         self._shortened: dict[int, float] = {}
+        self._open = False  # inside ``with``: the bars may be shown
 
-    def stage(self, description: str, total: int | None) -> Stage:
-        return _RichStage(self._progress, self._progress.add_task(description, total=total), self._shortened)
+    def stage(self, description: str, total: int | None, *, completed: int = 0, unit: str = "frame") -> Stage:
+        if self.quiet:
+            return Stage()
+        if self._open and not self._progress.live.is_started:
+            self._progress.start()
+        task = self._progress.add_task(description, total=total, completed=completed, unit=unit, detail="")
+        return _RichStage(self._progress, task, self._shortened)
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message)
 
     def note(self, message: str) -> None:
-        self._progress.console.print(f"[yellow]note:[/] {message}", highlight=False)
+        if not self.quiet:
+            self.console.print(f"[yellow]note:[/] {message}", highlight=False)
 
-    def __enter__(self) -> "RichReporter":
-        self._progress.start()
+    def warn(self, message: str) -> None:
+        self.console.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+
+    def __enter__(self) -> RichReporter:
+        self._open = True
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._open = False
         if exc_type is not None:  # interrupted or failed: the bars stay where the work stopped
             for task_id, total in self._shortened.items():
                 self._progress.update(task_id, total=total)
-        self._progress.stop()
+        if self._progress.live.is_started:
+            self._progress.stop()
 
 
 class BatchReporter(RichReporter):
     """A batch's bars: the first stage (the whole batch) stays, each job's passes disappear
     when they end, so a thousand jobs do not leave three thousand bars behind."""
 
-    def __init__(self, console: Console | None = None) -> None:
-        super().__init__(console)
-        self._overall: int | None = None
+    def __init__(self, console: Console | None = None, *, quiet: bool = False) -> None:
+        super().__init__(console, quiet=quiet)
+        self._overall_shown = False
 
-    def stage(self, description: str, total: int | None) -> Stage:
-        stage = super().stage(description, total)
-        assert isinstance(stage, _RichStage)
-        if self._overall is None:
-            self._overall = stage._task
+    def stage(self, description: str, total: int | None, *, completed: int = 0, unit: str = "frame") -> Stage:
+        stage = super().stage(description, total, completed=completed, unit=unit)
+        if not isinstance(stage, _RichStage) or not self._overall_shown:  # quiet, or the batch's own bar
+            self._overall_shown = True
             return stage
         return _PassingStage(stage, self._progress)
 
@@ -140,6 +194,15 @@ class _PassingStage(Stage):
 
     def advance(self, n: int = 1) -> None:
         self._stage.advance(n)
+
+    def update(self, *, completed: int | None = None, total: int | None = None) -> None:
+        self._stage.update(completed=completed, total=total)
+
+    def describe(self, description: str) -> None:
+        self._stage.describe(description)
+
+    def detail(self, text: str) -> None:
+        self._stage.detail(text)
 
     def close(self) -> None:
         self._progress.remove_task(self._stage._task)

@@ -77,7 +77,7 @@ def run_batch(
     engines: dict[tuple, Engine] = {}
     drivers = DriverCache()
     title = f"batch ({shard.origin} {shard.rank + 1} of {shard.world})"
-    overall = reporter.stage(f"{title}: jobs", len(mine))
+    overall = reporter.stage(f"{title}: jobs", len(mine), unit="job")
     try:
         for job, fp in planned:
             before = previous.get(job.key)

@@ -74,7 +74,7 @@ def run(
     failed (each failure is recorded and the batch goes on), 2 when the manifest is bad."""
     from dpe_cli.batch import folder_jobs, read_manifest, run_batch, shard_from
     from dpe_cli.errors import InputError
-    from dpe_cli.progress import BatchReporter, Reporter
+    from dpe_cli.progress import BatchReporter
 
     defaults = _defaults(command, {"weights": weights, "device": device, "precision": precision, "strength": strength,
                                    "relative": relative, "mask": mask, "audio": audio, "overwrite": overwrite}, option or [])
@@ -88,8 +88,7 @@ def run(
     else:
         jobs = read_manifest(manifest, defaults)
     worker = shard_from(shard)
-    reporter: Reporter = Reporter() if quiet else BatchReporter(stderr)
-    with reporter:
+    with BatchReporter(stderr, quiet=quiet) as reporter:
         summary = run_batch(jobs, results, worker, retry_failed=retry_failed, force=force, reporter=reporter)
     if json_out:
         print_json(summary.as_dict())

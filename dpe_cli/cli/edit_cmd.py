@@ -70,7 +70,7 @@ def _run(command: str, given: dict[str, Any]) -> None:
     is imported only here."""
     from dpe_cli.edit import run_edit
     from dpe_cli.edit.commands import build_request
-    from dpe_cli.progress import Reporter, RichReporter
+    from dpe_cli.progress import RichReporter
 
     options = dict(given)
     quiet, json_out = options.pop("quiet"), options.pop("json_out")
@@ -79,8 +79,7 @@ def _run(command: str, given: dict[str, Any]) -> None:
     driver, output = options.pop("driver"), options.pop("output")
     tag = {"edit-expression": "expression", "edit-pose": "pose"}.get(command) or f"reenact-{options.get('mode')}"
     request = build_request(command, source, driver, output or _default_output(source, tag), **options)
-    reporter = Reporter() if quiet else RichReporter(stderr)
-    with reporter:
+    with RichReporter(stderr, quiet=quiet) as reporter:
         report = run_edit(request, reporter)
     if json_out:
         print_json(report)

@@ -10,18 +10,16 @@ requests and prints.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from dpe_cli.cli.common import DebugOption, DeviceOption, JsonOption, QuietOption, print_json, stderr
 from dpe_cli.eval.run import MODES, PAPER_FRAMES, EvalOptions, Evaluation, ProtocolRequest, evaluate
-from dpe_cli.progress import Reporter, Stage
+from dpe_cli.progress import RichReporter
 
 eval_app = typer.Typer(
     help="Evaluate with the paper's metrics: PSNR, SSIM, LPIPS, CSIM, AED, APD.",
@@ -97,23 +95,10 @@ ProtocolFramesOption = Annotated[
 BatchOption = Annotated[int, typer.Option("--batch", min=1, help="Frames per model call.")]
 
 
-def _bars(quiet: bool) -> Progress:
-    """The transient bar on stderr that every eval command shows while it works (not started)."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        disable=quiet,
-        transient=True,
-    )
-
-
-@contextmanager
-def _progress(quiet: bool) -> Iterator[Progress]:
-    with _bars(quiet) as progress:
-        yield progress
+def _reporter(quiet: bool) -> RichReporter:
+    """The bar on stderr that every eval command shows while it works; it vanishes before the
+    tables are printed."""
+    return RichReporter(stderr, quiet=quiet, transient=True)
 
 
 def _scorer(lpips_weights: list[Path] | None, no_csim: bool) -> Any:
@@ -170,8 +155,8 @@ def compare_cmd(
     from dpe_cli.eval.report import compare_table, notes, plot, write_csv
     from dpe_cli.eval.scoring import summarise
 
-    with _scorer(lpips_weights, no_csim) as scorer, _progress(quiet) as progress:
-        task = progress.add_task(f"scoring {generated.name}", total=None)
+    with _scorer(lpips_weights, no_csim) as scorer, _reporter(quiet) as reporter:
+        stage = reporter.stage(f"scoring {generated.name}", None)
         rows = compare_videos(
             generated,
             reference,
@@ -179,9 +164,10 @@ def compare_cmd(
             pose_reference=pose_reference,
             identity_reference=identity_reference,
             max_frames=max_frames,
-            on_total=lambda n: progress.update(task, total=n),
-            on_frame=lambda: progress.advance(task),
+            on_total=lambda n: stage.update(total=n),
+            on_frame=stage.advance,
         )
+        stage.close()
         unavailable = scorer.unavailable
     summary = summarise(rows, unavailable)
     if csv_path is not None:
@@ -221,29 +207,6 @@ _SHARED = [
 ]
 
 
-class _BarReporter(Reporter):
-    """The evaluation's single pass as the bar of ``progress``, shown once the pass starts
-    (after the request, weights and scorer have been checked and loaded)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-
-    def stage(self, description: str, total: int | None) -> Stage:
-        self._progress.start()
-        return _Bar(self._progress, self._progress.add_task(description, total=total))
-
-
-class _Bar(Stage):
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self._progress, self._task = progress, task
-
-    def advance(self, n: int = 1) -> None:
-        self._progress.advance(self._task, n)
-
-    def describe(self, description: str) -> None:
-        self._progress.update(self._task, description=description)
-
-
 def _show(evaluation: Evaluation, json_out: bool, csv_path: Path | None, per_frame: bool, plot_path: Path | None, quiet: bool) -> None:
     """The files asked for, then the JSON or the paper's tables with their notes."""
     if csv_path is not None:
@@ -277,11 +240,8 @@ def _protocol(name: str, *, generated: bool = True) -> Callable[[Callable[..., P
                 max_frames=s["max_frames"], batch=s["batch"], lpips_weights=s["lpips_weights"] or (), csim=not s["no_csim"],
             )  # fmt: skip
             request = build(**values, options=options)
-            progress = _bars(s["quiet"])
-            try:
-                evaluation = evaluate(request, _BarReporter(progress))
-            finally:
-                progress.stop()
+            with _reporter(s["quiet"]) as reporter:
+                evaluation = evaluate(request, reporter)
             _show(evaluation, s["json_out"], s["csv_path"], s["per_frame"], s["plot_path"], s["quiet"])
 
         command.__name__, command.__doc__ = build.__name__, build.__doc__

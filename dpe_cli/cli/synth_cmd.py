@@ -44,7 +44,7 @@ def synth(
     Random identities, smooth head motion, speech-like mouth and blinks, as H.264 clips
     with labels in <clip>.labels.json.
     """
-    from dpe_cli.progress import Reporter, RichReporter
+    from dpe_cli.progress import RichReporter
     from dpe_cli.synth.dataset import check_counts, check_motion, frame_size, write_clip, write_dataset
 
     dims = frame_size(kind, parse_size(size))
@@ -64,8 +64,7 @@ def synth(
         raise OutputExistsError(f"{out} is not empty", "pass -y/--overwrite to write into it, or pick a new folder")
     check_counts(identities=n_ids, clips=n_clips, frames=frames, fps=fps, workers=workers)
     total = n_ids * n_clips * frames
-    reporter = Reporter() if quiet else RichReporter(stderr)
-    with reporter:
+    with RichReporter(stderr, quiet=quiet) as reporter:
         stage = reporter.stage("synth", total)
         if single:
             write_clip(out, seed, frames, fps, dims, kind, seed, motion, progress=stage.advance)

@@ -84,6 +84,7 @@ def train(
     Small model on a folder of face clips:  dpe train --data clips/ --out runs/small --size 128 --width 0.25 --batch-size 8 --vgg-weights weights/vgg19-dcbb9e9d.pth.
     Continue it:  dpe train --out runs/small --resume.  Scale out:  torchrun --nproc_per_node 8 -m dpe_cli train ... (see docs/training.md).
     """
+    from dpe_cli.progress import RichReporter
     from dpe_cli.train.loop import train as run_training
     from dpe_cli.train.options import TrainOptions
     from dpe_cli.train.stopping import TrainingInterrupted
@@ -97,10 +98,11 @@ def train(
         reconstruction_weight=reconstruction_weight, perceptual_weight=perceptual_weight,
         self_weight=self_weight, expression_weight=expression_weight, gan_weight=gan_weight, pixel_pyramid=pixel_pyramid,
         objective=objective, pose_weights=pose_weights, pose_weight=pose_weight, motion_weight=motion_weight,
-        max_frames=max_frames, cache=cache, cache_format=cache_format, quiet=quiet,
+        max_frames=max_frames, cache=cache, cache_format=cache_format,
     )  # fmt: skip
     try:
-        result = run_training(options, stderr)
+        with RichReporter(stderr, quiet=quiet) as reporter:
+            result = run_training(options, reporter)
     except TrainingInterrupted as stop:
         stderr.print(f"[yellow]stopped:[/] {stop.one_line()}", highlight=False)
         raise typer.Exit(stop.exit_code) from None

@@ -39,8 +39,7 @@ from dpe_cli.choices import CACHE_FORMATS
 from dpe_cli.errors import InputError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
+    from dpe_cli.progress import Reporter
     from dpe_cli.train.distributed import Distributed
     from dpe_cli.train.options import TrainOptions
 
@@ -263,7 +262,7 @@ def collect_cache(clips: list[Clip], cache: FrameCache, warn: Callable[[str], No
         else:
             warn(f"skipping {clip.path}: {found}")
     if not cached:
-        raise InputError("none of the clips in --data could be read", "see the warnings above; re-export the clips")
+        raise InputError("none of the training clips could be read", "see the warnings; re-export the clips")
     return cached
 
 
@@ -366,16 +365,15 @@ def make_loader(dataset: PairDataset, sampler: StepBatchSampler, workers: int, p
     )
 
 
-def prepare_dataset(options: TrainOptions, env: Distributed, console: Console, warn: Callable[[str], None]) -> PairDataset:
+def prepare_dataset(options: TrainOptions, env: Distributed, reporter: Reporter) -> PairDataset:
     """A run's dataset: find the clips and fill the frame cache (the ranks split the work and
     wait for each other), then pair the cached frames."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     clips = find_clips(options.data)
     cache = FrameCache(options.cache or options.out / "cache", options.size, options.max_frames, options.cache_format)
-    show = env.main and not options.quiet
-    with Progress(TextColumn("[bold]caching frames"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, disable=not show) as bar:
-        task = bar.add_task("cache", total=None)
-        build_cache(clips, cache, env.loader_workers(options.workers), (env.rank, env.world), lambda done, total: bar.update(task, completed=done, total=total))
+    stage = reporter.stage("caching frames", None, unit="clip")
+    try:
+        build_cache(clips, cache, env.loader_workers(options.workers), (env.rank, env.world), lambda done, total: stage.update(completed=done, total=total))
+    finally:
+        stage.close()
     env.wait_for_all()
-    return PairDataset(collect_cache(clips, cache, warn), options.seed)
+    return PairDataset(collect_cache(clips, cache, reporter.warn), options.seed)

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from dpe_cli.progress import Reporter
 from dpe_cli.train.data import PairDataset, StepBatchSampler, make_loader, prepare_dataset
 from dpe_cli.train.distributed import distributed
 from dpe_cli.train.options import TrainOptions, resolve_options, save_options
@@ -39,18 +38,18 @@ class TrainResult:
     checkpoint: Path
 
 
-def train(request: TrainOptions, console: Console | None = None) -> TrainResult:
-    """Run (or resume) training as ``request`` says; returns where the result is."""
-    console = console or Console(stderr=True)
+def train(request: TrainOptions, reporter: Reporter | None = None) -> TrainResult:
+    """Run (or resume) training as ``request`` says; returns where the result is. ``reporter``
+    (rank 0's) gets the run's description, warnings, and the caching and training passes."""
     options = resolve_options(request)
     with distributed(options.device) as env:
         if env.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        trainer = Trainer(options, env, console)
+        trainer = Trainer(options, env, reporter or Reporter())
         trainer.build_models()
         options = trainer.options
         trainer.build_objective()  # before the data: a bad weights file fails fast
-        dataset = prepare_dataset(options, env, console, trainer.warn)
+        dataset = prepare_dataset(options, env, trainer.reporter)
         if options.resume:
             trainer.resume()
         elif env.main:
@@ -65,15 +64,13 @@ def _run(trainer: Trainer, dataset: PairDataset) -> TrainResult:
     start = trainer.start_step
     sampler = StepBatchSampler(o.batch_size, start, o.steps, env.rank, env.world)
     loader = make_loader(dataset, sampler, env.loader_workers(o.workers), pin_memory=env.device.type == "cuda")
-    metrics = MetricsLog(o.out, start, trainer.say) if env.main else None
+    metrics = MetricsLog(o.out, start, trainer.reporter.note) if env.main else None
     preview = tuple(trainer.images(images) for images in dataset.preview(PREVIEW_PAIRS)) if env.main else None
     step, saved_at, checkpoint = start, -1, o.out / LATEST_MODEL
-    show = env.main and not o.quiet
-    columns = (TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[losses]}"), TimeRemainingColumn())
     clock, clock_step = time.perf_counter(), start
+    bar = trainer.reporter.stage("training", o.steps, completed=start, unit="step")
     try:
-        with StopRequests() as stops, Progress(*columns, console=trainer.console, disable=not show) as bar:
-            task = bar.add_task("train", total=o.steps, completed=start, losses="")
+        with StopRequests() as stops:
             for source, driving in loader:
                 losses = trainer.step(trainer.images(source), trainer.images(driving))
                 step += 1
@@ -85,8 +82,8 @@ def _run(trainer: Trainer, dataset: PairDataset) -> TrainResult:
                     clock, clock_step = now, step
                     if metrics is not None:
                         metrics.write({"step": step, **values, "lr": o.lr, "images_per_second": round(rate, 3)})
-                    bar.update(task, losses=format_losses(values))
-                bar.update(task, completed=step)
+                    bar.detail(format_losses(values))
+                bar.advance()
                 if preview is not None and (step % o.sample_every == 0 or last):
                     grid = trainer.preview(*preview)
                     write_sample(o.out, step, grid)
@@ -103,6 +100,7 @@ def _run(trainer: Trainer, dataset: PairDataset) -> TrainResult:
                     raise TrainingInterrupted(step, stops.received or signal.SIGTERM)
         env.wait_for_all()
     finally:
+        bar.close()
         if metrics is not None:
             metrics.close()
     return TrainResult(step, o.out / LATEST_MODEL, checkpoint)

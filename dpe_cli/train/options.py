@@ -99,7 +99,6 @@ class TrainOptions:
     max_frames: int | None = None
     cache: Path | None = None
     cache_format: str | None = None
-    quiet: bool = False
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

@@ -34,7 +34,7 @@ class MetricsLog:
     are dropped, so the log reads as one uninterrupted run.
     """
 
-    def __init__(self, out: Path, start_step: int, say: Callable[[str], None]) -> None:
+    def __init__(self, out: Path, start_step: int, note: Callable[[str], None]) -> None:
         self.path = out / METRICS_FILE
         if start_step and self.path.is_file():
             rows = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= start_step]
@@ -50,7 +50,7 @@ class MetricsLog:
             self.tensorboard = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1 if start_step else None)
         except Exception as exc:  # noqa: BLE001 - not installed, or broken (protobuf clashes): optional
             reason = "not installed" if isinstance(exc, ImportError) else f"unusable: {type(exc).__name__}"
-            say(f"note: tensorboard {reason}; metrics go to metrics.jsonl only (pip install tensorboard)")
+            note(f"tensorboard {reason}; metrics go to metrics.jsonl only (pip install tensorboard)")
 
     def write(self, row: dict) -> None:
         self._file.write(json.dumps(row) + "\n")
@@ -103,7 +103,7 @@ def format_losses(values: dict[str, float]) -> str:
 
 def summary(trainer: Trainer, dataset: PairDataset) -> None:
     """Data, model, run and losses in four lines, the off terms marked."""
-    o, env, say = trainer.options, trainer.env, trainer.say
+    o, env, say = trainer.options, trainer.env, trainer.reporter.say
     g = sum(p.numel() for p in trainer.model.parameters())
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     d = sum(p.numel() for p in trainer.discriminator.parameters())

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
 from torch import Tensor, nn
 
 from dpe_cli.checkpoint import read_checkpoint
 from dpe_cli.errors import InputError
 from dpe_cli.model import DPE, Discriminator, DPEConfig
+from dpe_cli.progress import Reporter
 from dpe_cli.train.distributed import Distributed
 from dpe_cli.train.losses import discriminator_loss
 from dpe_cli.train.objectives import build_objective
@@ -55,10 +55,9 @@ class Trainer:
     then :meth:`place`.
     """
 
-    def __init__(self, options: TrainOptions, env: Distributed, console: Console) -> None:
-        self.options, self.env, self.console = options, env, console
-        self.say = console.print if env.main and not options.quiet else (lambda *a, **k: None)
-        self.warn = (lambda text: console.print(f"[bold yellow]warning:[/] {text}", highlight=False)) if env.main else (lambda text: None)
+    def __init__(self, options: TrainOptions, env: Distributed, reporter: Reporter) -> None:
+        self.options, self.env = options, env
+        self.reporter = reporter if env.main else Reporter()  # rank 0 alone reports
         self.device = env.device
         self.autocast_dtype = AUTOCAST[options.precision]
         self.start_step = 0
@@ -75,7 +74,7 @@ class Trainer:
             initial = load_initial_weights(o.init, lia_config)
             if o.refinement is not None and not initial.full_generator:
                 what = o.refinement
-                raise InputError(f"{what} needs a trained DPE generator, not LIA's vox.pt", f"run stage 1 first (--init vox.pt), then {what} with --init its model.safetensors")
+                raise InputError(f"{what} needs a trained DPE generator, not LIA's vox.pt", f"run stage 1 first (initialised from vox.pt), then {what} from its model.safetensors")
         full = initial is not None and initial.full_generator
         self.options = o = settle_model_shape(o, initial.model.config if full else None)
         self.model = initial.model if initial is not None else DPE(o.model_config)
@@ -86,7 +85,7 @@ class Trainer:
         if initial is not None and initial.discriminator is not None:
             self.discriminator.load_state_dict(initial.discriminator)
         elif full:
-            self.warn(f"{o.init.name} has no discriminator beside it: the discriminator starts untrained")
+            self.reporter.warn(f"{o.init.name} has no discriminator beside it: the discriminator starts untrained")
         self.init_kind = initial.kind if initial is not None else None
         self.model.train()
         self.discriminator.train()
@@ -101,7 +100,7 @@ class Trainer:
         self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
 
     def build_objective(self) -> None:
-        self.objective = build_objective(self.options, self.device, self.say, self.warn)
+        self.objective = build_objective(self.options, self.device, self.reporter.say, self.reporter.warn)
 
     def resume(self) -> None:
         """Load the newest checkpoint: weights, optimizers, scalers, RNG and the step."""
