@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -20,6 +20,11 @@ from rich.console import Console
 from dpe_cli.cli.common import DebugOption, DeviceOption, JsonOption, QuietOption, print_json, stderr
 from dpe_cli.eval.run import MODES, PAPER_FRAMES, EvalOptions, Evaluation, ProtocolRequest, evaluate
 from dpe_cli.progress import RichReporter
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from dpe_cli.eval.compare import Comparison
 
 eval_app = typer.Typer(
     help="Evaluate with the paper's metrics: PSNR, SSIM, LPIPS, CSIM, AED, APD.",
@@ -101,12 +106,6 @@ def _reporter(quiet: bool) -> RichReporter:
     return RichReporter(stderr, quiet=quiet, transient=True)
 
 
-def _scorer(lpips_weights: list[Path] | None, no_csim: bool) -> Any:
-    from dpe_cli.eval.scoring import Scorer
-
-    return Scorer(lpips_weights=lpips_weights or (), use_identity=not no_csim)
-
-
 def _table_console() -> Console:
     """stdout; wide enough for Table 3 when it is a file or pipe (rich assumes 80 columns)."""
     console = Console()
@@ -151,39 +150,14 @@ def compare_cmd(
     With --json: one object with psnr, ssim, lpips, csim, aed, apd (null when unavailable),
     psnr_capped, frames and frames_without_face.
     """
-    from dpe_cli.eval.compare import compare_videos
-    from dpe_cli.eval.report import compare_table, notes, plot, write_csv
-    from dpe_cli.eval.scoring import summarise
+    from dpe_cli.eval.compare import score_video
 
-    with _scorer(lpips_weights, no_csim) as scorer, _reporter(quiet) as reporter:
-        stage = reporter.stage(f"scoring {generated.name}", None)
-        rows = compare_videos(
-            generated,
-            reference,
-            scorer,
-            pose_reference=pose_reference,
-            identity_reference=identity_reference,
-            max_frames=max_frames,
-            on_total=lambda n: stage.update(total=n),
-            on_frame=stage.advance,
-        )
-        stage.close()
-        unavailable = scorer.unavailable
-    summary = summarise(rows, unavailable)
-    if csv_path is not None:
-        write_csv(csv_path, rows if per_frame else [summary])
-    if plot_path is not None:
-        plot(plot_path, [(generated.name, rows)])
-    if json_out:
-        print_json({**summary, "per_frame": rows} if per_frame else summary)
-        return
-    against = {m: reference.name for m in ("psnr", "ssim", "lpips", "aed")}
-    against["apd"] = (pose_reference or reference).name
-    against["csim"] = (identity_reference or reference).name
-    console = _table_console()
-    console.print(compare_table(summary, against))
-    if not quiet:
-        _print_notes(console, notes([summary]))
+    with _reporter(quiet) as reporter:
+        comparison = score_video(
+            generated, reference, pose_reference=pose_reference, identity_reference=identity_reference,
+            max_frames=max_frames, lpips_weights=lpips_weights or (), csim=not no_csim, reporter=reporter,
+        )  # fmt: skip
+    _show(comparison, [comparison.table()], json_out, csv_path, per_frame, plot_path, quiet)
 
 
 # The options every protocol command takes, in --help order, declared once (see _protocol).
@@ -207,20 +181,22 @@ _SHARED = [
 ]
 
 
-def _show(evaluation: Evaluation, json_out: bool, csv_path: Path | None, per_frame: bool, plot_path: Path | None, quiet: bool) -> None:
-    """The files asked for, then the JSON or the paper's tables with their notes."""
+def _show(
+    result: Evaluation | Comparison, tables: list[Table], json_out: bool, csv_path: Path | None, per_frame: bool, plot_path: Path | None, quiet: bool
+) -> None:
+    """The files asked for, then the JSON or the tables with their notes."""
     if csv_path is not None:
-        evaluation.write_csv(csv_path, per_frame)
+        result.write_csv(csv_path, per_frame)
     if plot_path is not None:
-        evaluation.plot(plot_path)
+        result.plot(plot_path)
     if json_out:
-        print_json(evaluation.to_dict(per_frame))
+        print_json(result.to_dict(per_frame))
         return
     console = _table_console()
-    for table in evaluation.paper_tables():
+    for table in tables:
         console.print(table)
     if not quiet:
-        _print_notes(console, evaluation.notes())
+        _print_notes(console, result.notes())
 
 
 def _protocol(name: str, *, generated: bool = True) -> Callable[[Callable[..., ProtocolRequest]], Callable[..., None]]:
@@ -242,7 +218,7 @@ def _protocol(name: str, *, generated: bool = True) -> Callable[[Callable[..., P
             request = build(**values, options=options)
             with _reporter(s["quiet"]) as reporter:
                 evaluation = evaluate(request, reporter)
-            _show(evaluation, s["json_out"], s["csv_path"], s["per_frame"], s["plot_path"], s["quiet"])
+            _show(evaluation, evaluation.paper_tables(), s["json_out"], s["csv_path"], s["per_frame"], s["plot_path"], s["quiet"])
 
         command.__name__, command.__doc__ = build.__name__, build.__doc__
         command.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]

@@ -7,17 +7,17 @@ Modules, one job each:
 - :mod:`~dpe_cli.eval.identity`: CSIM from dlib's face descriptors (optional ``eval`` extra);
 - :mod:`~dpe_cli.eval.facegeom`: head pose and expression from the MediaPipe mesh (APD, AED);
 - :mod:`~dpe_cli.eval.scoring`: one generated frame against its references, and means;
-- :mod:`~dpe_cli.eval.compare`: an already generated video against reference videos;
+- :mod:`~dpe_cli.eval.compare`: an already generated video against reference videos
+  (:func:`score_video`: ``dpe eval compare`` from Python);
 - :mod:`~dpe_cli.eval.protocols`: same-/cross-identity reenactment and editing with a model;
 - :mod:`~dpe_cli.eval.report`: the paper's table layouts, CSV and the plot over time;
 - :mod:`~dpe_cli.eval.run`: the protocols end to end (models x modes x jobs, tables, files).
 
 Example::
 
-    from dpe_cli.eval import Scorer, compare_videos, summarise
-    with Scorer() as scorer:
-        rows = compare_videos(Path("out.mp4"), Path("driver.mp4"), scorer)
-    print(summarise(rows, scorer.unavailable))
+    from dpe_cli.eval import score_video
+    result = score_video("out.mp4", "driver.mp4", csim=False)
+    print(result.summary["psnr"], result.summary["aed"])
 
     from dpe_cli.eval import EvalOptions, reconstruction
     result = reconstruction([Path("clip.mp4")], EvalOptions(weights=[Path("dpe.safetensors")]))
@@ -39,6 +39,8 @@ _EXPORTS = {
     "summarise": "scoring",
     "METRICS": "scoring",
     "compare_videos": "compare",
+    "Comparison": "compare",
+    "score_video": "compare",
     "Job": "protocols",
     "JobResult": "protocols",
     "run_job": "protocols",
@@ -70,7 +72,9 @@ __all__ = [
     "JobResult",
     "References",
     "Scorer",
+    "Comparison",
     "compare_videos",
+    "score_video",
     "pool",
     "run_job",
     "summarise",

@@ -1,5 +1,8 @@
 """``dpe eval compare``: score an already generated video against reference videos or images.
 
+:func:`score_video` is the whole command from Python (a :class:`Comparison` with the means,
+the rows, the table, CSV and plot); :func:`compare_videos` gives the per-frame rows alone.
+
 Frames are paired by timestamp: every reference video is resampled to the generated video's
 frame rate (as the editing pipeline resamples a driver), so a 15 fps output is scored against
 the 30 fps reference frames shown at the same moments, not against the first half of the
@@ -11,17 +14,22 @@ aspect ratio is refused, since scaling would distort every face it measures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
 from itertools import repeat
 from pathlib import Path
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from dpe_cli.errors import InputError
-from dpe_cli.eval.scoring import Frame, References, Scorer
+from dpe_cli.eval.scoring import Frame, References, Scorer, summarise
+from dpe_cli.progress import Reporter
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from dpe_cli.video.probe import MediaInfo
 
 ASPECT_TOLERANCE = 0.01  # relative; odd sizes rounded by a scaler (255x256 vs 256x256) pass
@@ -97,3 +105,81 @@ def _check_aspect(generated: MediaInfo, reference: MediaInfo) -> None:
             f"{reference.width}x{reference.height}: different aspect ratios",
             "crop or pad one to the other's shape first; scaling would distort the faces being scored",
         )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One generated video scored against its references: per-frame rows and what is made of
+    them (what ``dpe eval compare`` prints and writes)."""
+
+    generated: Path
+    reference: Path
+    pose_reference: Path | None
+    identity_reference: Path | None
+    rows: tuple[dict[str, Any], ...]
+    unavailable: dict[str, str]  # metric -> why it was not computed
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """The mean of each metric (None when unavailable), ``psnr_capped``, ``frames`` and
+        ``frames_without_face``."""
+        return summarise(self.rows, self.unavailable)
+
+    def against(self) -> dict[str, str]:
+        """The file each metric was measured against, by name."""
+        pixels = {metric: self.reference.name for metric in ("psnr", "ssim", "lpips", "aed")}
+        return {**pixels, "apd": (self.pose_reference or self.reference).name, "csim": (self.identity_reference or self.reference).name}
+
+    def to_dict(self, per_frame: bool = False) -> dict[str, Any]:
+        """What ``--json`` prints: the summary, with ``per_frame`` every frame's row too."""
+        return {**self.summary, "per_frame": list(self.rows)} if per_frame else {**self.summary}
+
+    def write_csv(self, path: Path, per_frame: bool = False) -> None:
+        """The summary as one CSV row, or one row per frame."""
+        from dpe_cli.eval.report import write_csv
+
+        write_csv(path, list(self.rows) if per_frame else [self.summary])
+
+    def plot(self, path: Path) -> None:
+        from dpe_cli.eval.report import plot
+
+        plot(path, [(self.generated.name, list(self.rows))])
+
+    def table(self) -> Table:
+        """A row per metric: its mean, unit and what it was measured against."""
+        from dpe_cli.eval.report import compare_table
+
+        return compare_table(self.summary, self.against())
+
+    def notes(self) -> list[str]:
+        """The table's footnotes."""
+        from dpe_cli.eval.report import notes
+
+        return notes([self.summary])
+
+
+def score_video(
+    generated: Path | str,
+    reference: Path | str,
+    *,
+    pose_reference: Path | str | None = None,
+    identity_reference: Path | str | None = None,
+    max_frames: int | None = None,
+    lpips_weights: Sequence[Path | str] = (),
+    csim: bool = True,
+    reporter: Reporter | None = None,
+) -> Comparison:
+    """Score ``generated`` frame by frame as :func:`compare_videos` pairs it (LPIPS only with
+    ``lpips_weights``, CSIM unless ``csim`` is False); ``reporter`` sees one pass over the frames."""
+    generated, reference = Path(generated), Path(reference)
+    pose = Path(pose_reference) if pose_reference is not None else None
+    identity = Path(identity_reference) if identity_reference is not None else None
+    with Scorer(lpips_weights=[Path(p) for p in lpips_weights], use_identity=csim) as scorer:
+        stage = (reporter or Reporter()).stage(f"scoring {generated.name}", None)
+        rows = compare_videos(
+            generated, reference, scorer, pose_reference=pose, identity_reference=identity, max_frames=max_frames,
+            on_total=lambda n: stage.update(total=n), on_frame=stage.advance,
+        )  # fmt: skip
+        stage.close()
+        unavailable = scorer.unavailable
+    return Comparison(generated, reference, pose, identity, tuple(rows), unavailable)

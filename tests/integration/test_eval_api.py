@@ -1,15 +1,51 @@
-"""Evaluation from Python: model calls go through the engine (same pixels as a direct call)."""
+"""Evaluation from Python: ``score_video`` is ``dpe eval compare``, and model calls go through
+the engine (the same pixels as a direct call)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import typer
+from typer.testing import CliRunner
 
-SOURCE = Path(__file__).resolve().parents[2].parent / "shared" / "media" / "dpe_source_crop.mp4"
-needs_media = pytest.mark.skipif(not SOURCE.is_file(), reason=f"shared media {SOURCE} not found")
+MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
+SOURCE, DRIVER = MEDIA / "dpe_source_crop.mp4", MEDIA / "dpe_driver_crop.mp4"
+needs_media = pytest.mark.skipif(not (SOURCE.is_file() and DRIVER.is_file()), reason=f"shared media not found in {MEDIA}")
+
+
+def _dpe_eval(*args: str) -> str:
+    """``dpe eval ARGS``' stdout."""
+    from dpe_cli.cli import eval_cmd
+
+    app = typer.Typer()
+    eval_cmd.register(app)
+    result = CliRunner().invoke(app, ["eval", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@needs_media
+def test_score_video_gives_what_the_cli_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dpe_cli.eval import score_video
+    from dpe_cli.eval.report import fmt
+
+    result = score_video(DRIVER, SOURCE, pose_reference=DRIVER, max_frames=3, csim=False)
+    assert capsys.readouterr() == ("", "")  # the library prints nothing
+    result.write_csv(tmp_path / "python.csv", per_frame=True)
+    args = [str(DRIVER), str(SOURCE), "--pose-reference", str(DRIVER), "--max-frames", "3", "--no-csim"]
+    printed = json.loads(_dpe_eval("compare", *args, "--json", "--per-frame", "--csv", str(tmp_path / "cli.csv")))
+    assert printed == json.loads(json.dumps(result.to_dict(per_frame=True)))
+    assert (tmp_path / "cli.csv").read_bytes() == (tmp_path / "python.csv").read_bytes()
+    summary = result.summary
+    assert summary["frames"] == 3 and summary["psnr"] is not None and summary["apd"] == pytest.approx(0.0, abs=1e-9)
+    assert result.against()["apd"] == DRIVER.name and result.against()["psnr"] == SOURCE.name
+    table = _dpe_eval("compare", *args)
+    for metric in ("psnr", "ssim", "aed", "apd"):
+        assert fmt(metric, summary[metric], summary["psnr_capped"]) in table
 
 
 @pytest.fixture(scope="module")
