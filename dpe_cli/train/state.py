@@ -128,17 +128,17 @@ def discriminator_beside(generator: Path) -> Path | None:
 
 
 def _publish_latest(generator: Path, target: Path) -> None:
-    """Point ``target`` at ``generator`` atomically: a hard link where possible, else a copy."""
-    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
+    """Point ``target`` at ``generator`` atomically: a hard link where possible, else a copy,
+    through :func:`~dpe_cli.atomic.replacing`'s unpredictable temporary."""
+    with replacing(target) as tmp:
+        # A link needs a free name: the temporary's is freed and taken again exclusively (link
+        # and "xb" both fail on anything planted there meanwhile, a symbolic link included).
+        tmp.unlink()
         try:
             os.link(generator, tmp)
-        except OSError:
-            shutil.copyfile(generator, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        except OSError:  # no hard links here (another file system, FAT)
+            with generator.open("rb") as source, tmp.open("xb") as copy:
+                shutil.copyfileobj(source, copy)
 
 
 def save_checkpoint(
