@@ -17,8 +17,7 @@ from dpe_cli.video import (
     probe,
     read_image,
 )
-
-from conftest import audio_duration, ffmpeg, media
+from helpers import audio_duration, ffmpeg, media
 
 
 def leftovers(folder: Path) -> list[str]:

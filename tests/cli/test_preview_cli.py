@@ -1,19 +1,14 @@
-"""dpe preview: one PNG of framing, mask and one edit, written in seconds."""
+"""``dpe preview``: one PNG of framing, mask and one edit, written in seconds."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from dpe_cli.preview import HEIGHT, WIDTH
-
-
-def run_dpe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dpe_cli", *args], capture_output=True, text=True, cwd=cwd)
+from helpers import run_dpe
 
 
 @pytest.fixture(scope="module")

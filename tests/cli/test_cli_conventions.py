@@ -3,21 +3,21 @@ errors, and a --help that loads neither torch, OpenCV nor mediapipe."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from dpe_cli import __version__, version
 from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, MODES, PASTE_METHODS, PRECISIONS, REFERENCES
-from dpe_cli.cli.common import complete_regions, parse_device
+from dpe_cli.cli.common import parse_device
+from helpers import run_dpe
+
 
 HEAVY = ("torch", "cv2", "mediapipe")
-
-
-def run_dpe(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dpe_cli", *args], capture_output=True, text=True, env=env)
 
 
 def test_version_comes_from_the_package() -> None:
@@ -68,15 +68,46 @@ def test_device_takes_the_choices_and_numbered_gpus() -> None:
     assert result.returncode == 2 and "is not one of auto, cpu, cuda or cuda:N" in result.stderr
 
 
-def test_mask_completion_offers_regions_after_commas() -> None:
-    assert complete_regions("") == ["face", "mouth", "eyes", "box"]
-    assert complete_regions("mouth,e") == ["mouth,eyes"]
-    assert complete_regions("mouth,") == ["mouth,face", "mouth,eyes", "mouth,box"]
-
-
 def test_shell_completion_script_and_answers() -> None:
     script = run_dpe("--show-completion", "bash", env={**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
     assert script.returncode == 0 and "_dpe_completion" in script.stdout and "_DPE_COMPLETE=complete_bash" in script.stdout
     env = {**os.environ, "_DPE_COMPLETE": "complete_bash", "COMP_WORDS": "dpe edit-expression --audio ", "COMP_CWORD": "3"}
     answer = run_dpe(env=env)
     assert answer.returncode == 0 and answer.stdout.split() == list(AUDIO_CHOICES)
+
+
+def test_cli_help_and_info():
+    help_ = run_dpe("--help")
+    assert help_.returncode == 0 and "edit" in help_.stdout.lower()
+    result = run_dpe("info", "--json")
+    assert result.returncode == 0
+    data = json.loads(result.stdout)
+    assert data["torch"].startswith("2.") and "cpu" in data["devices"]
+
+
+def test_usage_errors_are_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dpe_cli", "edit-expression", "x.mp4", "--driver", "y.mp4", "--crf", "abc"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: Invalid value for '--crf'")
+    assert result.stderr.rstrip().endswith("(see dpe edit-expression --help)")
+
+
+def test_opencv_error_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    from dpe_cli import cli
+
+    def fail(*_: object) -> int:
+        cv2.cvtColor(np.zeros((0, 0, 3), np.uint8), cv2.COLOR_RGB2BGR)  # raises cv2.error
+        return 0
+
+    monkeypatch.setattr(cli, "_invoke", fail)
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["info"])
+    assert caught.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: OpenCV") and "error: error" not in err

@@ -1,12 +1,9 @@
-"""The shipped default model and factor regressors: they load, fit the size limit, do their
-job, and `make demo` (examples/demo.sh) runs end to end on them without any download."""
+"""The shipped default model and factor regressors: they load, fit the size limit, and do
+their job (the demo that runs on them is in cli/test_examples.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +23,27 @@ from dpe_cli.synth.factors import (
     to_tensor,
 )
 from dpe_cli.train.expression import ExpressionRegressor, load_expression_encoder
-from dpe_cli.video import FrameReader
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+
 WEIGHTS = ROOT / "weights"
+
+
 DEFAULT_MODEL = WEIGHTS / "dpe-synthetic-64.safetensors"
+
+
 FACTOR_REGRESSOR = WEIGHTS / "regressors" / "synthetic-factors-64.safetensors"
+
+
 EXPRESSION_REGRESSOR = WEIGHTS / "regressors" / "synthetic-expression-64.safetensors"
+
+
 POSE_REGRESSOR = WEIGHTS / "regressors" / "synthetic-pose-64.safetensors"
+
+
 JUDGE = WEIGHTS / "regressors" / "synthetic-judge-64.safetensors"
+
+
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -97,19 +106,6 @@ def test_loss_halves_are_the_loss_regressors_rows() -> None:
     rows = [FACTORS.index(k) for k in POSE_FACTORS]
     assert np.allclose(pose_net(x).numpy(), regressor(x)[:, rows].numpy(), atol=1e-5)
     assert np.allclose(pose_half(regressor)(x).numpy(), pose_net(x).numpy(), atol=1e-6)
-
-
-def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:
-    env = {**os.environ, "DPE_DEMO_FRAMES": "6", "DPE": str(Path(sys.executable).with_name("dpe"))}
-    run = subprocess.run(["bash", str(ROOT / "examples" / "demo.sh"), str(tmp_path)], env=env,
-                         capture_output=True, text=True, timeout=240)
-    assert run.returncode == 0, run.stderr[-2000:]
-    output = tmp_path / "edited-side-by-side.mp4"
-    assert str(output) in run.stdout and "weights/README.md" in run.stdout
-    with FrameReader(output) as reader:
-        frames = list(reader)
-    assert len(frames) == 6
-    assert frames[0].shape[1] > frames[0].shape[0]  # source, driver and result side by side
 
 
 def test_default_model_edits_expression_and_pose_apart() -> None:
