@@ -77,7 +77,8 @@ def test_folder_shorthand_and_stdin(tiny_weights, clips, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["a-expression.mp4", "b-expression.mp4", "c-expression.mp4", "d-expression.mp4"]
     line = json.dumps({"source": str(clips / "a.mp4"), "driver": str(media("dpe_driver_crop.mp4")), "output": str(tmp_path / "piped.mp4")})
     piped = run_dpe("batch", "-", "--results", str(tmp_path / "res2"), "-w", str(tiny_weights), "--quiet", input=line + "\n")
-    assert piped.returncode == 0, piped.stderr and (tmp_path / "piped.mp4").exists()
+    assert piped.returncode == 0, piped.stderr
+    assert (tmp_path / "piped.mp4").exists()
 
 
 def test_resume_after_the_batch_is_killed_mid_job(tiny_weights, tmp_path):

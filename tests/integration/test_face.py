@@ -71,7 +71,9 @@ def face_proportion(detector: FaceDetector, crops: list[np.ndarray]) -> tuple[fl
 
 @pytest.mark.parametrize("name", DPE_CROPS + FULL_FRAMES)
 def test_detects_one_face_in_videos(detector, name):
-    for frame in video_frames(name, 3, step=20):
+    frames = video_frames(name, 3, step=20)
+    assert len(frames) == 3
+    for frame in frames:
         faces = detector.detect(frame)
         assert len(faces) == 1
         face = faces[0]

@@ -87,9 +87,6 @@ def test_bad_device_is_input_error(tiny_weights):
 def test_header_shapes_that_disagree_with_the_config_are_refused(tiny_weights: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from dpe_cli.checkpoint import read_checkpoint
-    from dpe_cli.errors import CheckpointError
-
     tensors = load_file(str(tiny_weights))
     name = next(iter(tensors))
     tensors[name] = tensors[name].flatten()[:1].clone()
@@ -104,11 +101,6 @@ class _Payload:
 
 
 def test_pickle_with_code_is_refused_and_never_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
-    from dpe_cli.checkpoint import read_checkpoint
-    from dpe_cli.errors import CheckpointError
-
     path = tmp_path / "evil.pt"
     torch.save({"gen": {"x": torch.zeros(1)}, "payload": _Payload()}, path)
     monkeypatch.chdir(tmp_path)
@@ -121,14 +113,10 @@ def test_pickle_with_code_is_refused_and_never_run(tmp_path: Path, monkeypatch: 
 
 
 def test_damaged_zip_always_has_a_reason(tmp_path: Path) -> None:
-    import torch
-
-    from dpe_cli.checkpoint import read_checkpoint
-    from dpe_cli.errors import CheckpointError
-
     good = tmp_path / "good.pt"
     torch.save({"gen": {"a": torch.randn(50, 50)}}, good)
     data = good.read_bytes()
+    reasons = 0
     for start in range(0, len(data), 23):
         damaged = bytearray(data)
         damaged[start : start + 16] = bytes(b ^ 0xFF for b in damaged[start : start + 16])
@@ -141,15 +129,12 @@ def test_damaged_zip_always_has_a_reason(tmp_path: Path) -> None:
             if message.startswith("cannot read"):
                 reason = message.split(": ", 1)[1].split(" (the file")[0]
                 assert sum(c.isalnum() for c in reason) >= 3, message
+                reasons += 1
+    assert reasons > 0  # some damage was reported as unreadable, so reasons were checked
 
 
 @pytest.mark.parametrize("text", ["", ". ", "\n:\n"])
 def test_reason_is_never_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
-    import torch
-
-    from dpe_cli.checkpoint import read_checkpoint
-    from dpe_cli.errors import CheckpointError
-
     path = tmp_path / "damaged.pt"
     torch.save({"gen": {"a": torch.zeros(1)}}, path)
 
