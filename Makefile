@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow demo bench dist clean
+.PHONY: install test test-unit test-integration test-cli test-slow demo bench dist clean
 
 install: $(STAMP)
 
@@ -17,8 +17,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,eval]'
 	touch $(STAMP)
 
+# Every test but the slow ones; test-unit, test-integration and test-cli run one kind each
+# (tests/unit/, tests/integration/, tests/cli/, marked by folder).
 test: install
 	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q -m 'unit and not slow'
+
+test-integration: install
+	$(PY) -m pytest -q -m 'integration and not slow'
+
+test-cli: install
+	$(PY) -m pytest -q -m 'cli and not slow'
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
