@@ -84,7 +84,7 @@ def scores(out: np.ndarray, truth: np.ndarray, changed: np.ndarray) -> dict:
 
 @contextmanager
 def no_change_blend():
-    """The change paste without its change-aware blend (the plain upsampled difference)."""
+    """The change-fast paste without its change-aware blend (the plain upsampled difference)."""
     low, high = paste_module.CHANGE_LOW, paste_module.CHANGE_HIGH
     paste_module.CHANGE_LOW, paste_module.CHANGE_HIGH = 1e9, 2e9
     try:
@@ -141,7 +141,8 @@ def fidelity(cases: list[dict], boxes: list[CropBox], engine: Engine, sizes: lis
             oracle, reference = crop(truth, box, size), crop(source, box, size)
             add(f"oracle {size} px: replace (previous default)", previous_paste(source, box, oracle), truth, changed, box, i)
             with no_change_blend():
-                add(f"oracle {size} px: change, no change-aware blend", paste(source, box, "change", oracle, reference), truth, changed, box, i)
+                add(f"oracle {size} px: change-fast, no change-aware blend", paste(source, box, "change-fast", oracle, reference), truth, changed, box, i)
+            add(f"oracle {size} px: change-fast", paste(source, box, "change-fast", oracle, reference), truth, changed, box, i)
             add(f"oracle {size} px: change (new default)", paste(source, box, "change", oracle, reference), truth, changed, box, i)
         size = engine.size
         identity, pose, expression = case["driver"]
@@ -151,8 +152,7 @@ def fidelity(cases: list[dict], boxes: list[CropBox], engine: Engine, sizes: lis
         tag = f"shipped model {size} px"
         add(f"{tag}: replace (previous default)", previous_paste(source, box, edited), truth, changed, box, i)
         add(f"{tag}: change vs source crop", paste(source, box, "change", edited, source_crop), truth, changed, box, i)
-        with no_change_blend():
-            add(f"{tag}: change vs reconstruction, no change-aware blend", paste(source, box, "change", edited, reconstruction), truth, changed, box, i)
+        add(f"{tag}: change-fast vs reconstruction", paste(source, box, "change-fast", edited, reconstruction), truth, changed, box, i)
         add(f"{tag}: change vs reconstruction (new default)", paste(source, box, "change", edited, reconstruction), truth, changed, box, i)
         pictures["truth"] = region(truth, box) if i == 0 else pictures["truth"]
     table = {name: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for name, rs in rows.items()}
@@ -177,7 +177,9 @@ def flicker(case: dict, box: CropBox, engine: Engine, frames: int, noise: float)
             masks = [paster.mask(f) for f in noisy]
         result[f"mask, {label}"] = mean_step(masks)
     for edit in ("zero", "constant"):
-        for label, method, smooth, mesh_size in (("replace (previous default)", "replace", False, engine.size), ("change vs reconstruction (new default)", "change", True, 256)):
+        for label, method, smooth, mesh_size in (("replace (previous default)", "replace", False, engine.size),
+                                                 ("change-fast vs reconstruction", "change-fast", True, 256),
+                                                 ("change vs reconstruction (new default)", "change", True, 256)):
             added = []
             with mesh_at(mesh_size), Paster(box, width, height, method=method, smooth=smooth) as paster:
                 for f in noisy:
@@ -208,6 +210,7 @@ def timing(case: dict, box: CropBox, engine: Engine, repeats: int) -> dict:
     source = case["source"]
     identity, pose, expression = case["driver"]
     edited, reconstruction = model_edit(engine, crop(source, box, engine.size), render_crop(identity, pose, expression, engine.size))
+    oracle, reference = crop(case["truth"], box, 256), crop(source, box, 256)
     torch.manual_seed(0)
     official = Engine(DPE(DPEConfig()).eval(), torch.device("cpu"), "fp32", Path("random"))
 
@@ -220,9 +223,13 @@ def timing(case: dict, box: CropBox, engine: Engine, repeats: int) -> dict:
 
         return call
 
-    with Paster(box, *FRAME, method="change") as paster, Paster(box, *FRAME, method="replace") as replace:
+    with Paster(box, *FRAME, method="change") as paster, Paster(box, *FRAME, method="change-fast") as fast, \
+            Paster(box, *FRAME, method="replace") as replace:
         result = _median_ms({
             "paste: change (ms)": lambda: paster.paste(source, edited, reconstruction),
+            "paste: change-fast (ms)": lambda: fast.paste(source, edited, reconstruction),
+            "paste: change, 256-px edit (ms)": lambda: paster.paste(source, oracle, reference),
+            "paste: change-fast, 256-px edit (ms)": lambda: fast.paste(source, oracle, reference),
             "paste: replace (ms)": lambda: replace.paste(source, edited),
             "model: shipped 64 px (ms)": model_call(engine, False),
             "model: shipped 64 px + reconstruction (ms)": model_call(engine, True),

@@ -23,7 +23,7 @@ Mode = Literal["expression", "pose", "both"]
 MODES: tuple[str, ...] = get_args(Mode)
 
 # Paste-back (dpe_cli.face): how the edit is pasted and the regions of its mask.
-PASTE_METHODS = ("change", "replace")
+PASTE_METHODS = ("change", "change-fast", "replace")
 REGIONS = ("face", "mouth", "eyes", "box")
 # Crop box side relative to the face (see dpe_cli.face.crop for how it was measured).
 DEFAULT_BOX_SCALE = 1.85

@@ -45,10 +45,12 @@ class EditRequest:
     frames (only sound when the pose is kept, i.e. expression edits); otherwise the output
     is the face crop.
 
-    Paste-back: ``paste_method`` "change" keeps the frame's own pixels and adds the edit's
-    change against ``paste_reference`` ("model": the model's reconstruction of the source, one
-    more generator pass per frame, exact where the edit changes nothing; "source": the source
-    crop, faster); "replace" pastes the model's picture. ``mask`` names the face regions
+    Paste-back: ``paste_method`` "change" keeps the frame's own pixels, moves them where the
+    edit moves the face, and adds the edit's change against ``paste_reference`` ("model": the
+    model's reconstruction of the source, one more generator pass per frame, exact where the
+    edit changes nothing; "source": the source crop, faster); "change-fast" does the same
+    without moving the detail (faster, softer where the face moves); "replace" pastes the
+    model's picture. ``mask`` names the face regions
     pasted (face, mouth, eyes, box, or several joined by commas).
 
     ``edit_start``/``edit_end`` (seconds of the source) edit only that span, fading the
@@ -412,7 +414,7 @@ class EditJob:
             if r.paste
             else None
         )
-        model_reference = paster is not None and r.paste_method == "change" and r.paste_reference == "model"
+        model_reference = paster is not None and r.paste_method != "replace" and r.paste_reference == "model"
         driver_still = driver_info.kind == "image"
         fixed_motion: list[torch.Tensor] = []
         frames_edited = 0
@@ -530,7 +532,7 @@ class EditJob:
             "frames_scanned": source_framing.frames,
             "mask_fallback_frames": paster.fallbacks if paster is not None else None,
             "paste_method": r.paste_method if r.paste else None,
-            "paste_reference": r.paste_reference if r.paste and r.paste_method == "change" else None,
+            "paste_reference": r.paste_reference if r.paste and r.paste_method != "replace" else None,
             "mask": r.mask if r.paste else None,
             "edit_span": [r.edit_start, r.edit_end] if (r.edit_start is not None or r.edit_end is not None) else None,
             "audio": None if audio is None or writer.audio is None or writer.audio_dropped else str(audio.path),

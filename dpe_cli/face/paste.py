@@ -6,14 +6,23 @@ the model's resolution: hair, glasses, eyes and skin that an expression edit nev
 come back soft. ``change`` (the default) keeps the frame's own pixels and adds only what the
 edit changes: the difference between the edited crop and a low-resolution *reference* of the
 source (the model's own reconstruction of it, which cancels the model's systematic errors, or
-the source crop), upsampled to the box. Where that change is large (an opened mouth) the
-source's fine detail would remain as a ghost of the old lips, so there the source's detail is
-faded out and the model's picture shows instead. An edit that changes nothing therefore
-returns the frame bit for bit.
+the source crop), upsampled to the box.
+
+Where the face moves (lips part, eyelids close) the frame's own detail sits in the wrong
+place. ``change`` therefore first moves it: the optical flow from the edited crop to the
+reference, upsampled to the box, warps the frame's pixels wherever the edit changes the face
+and the warp explains that change; the change is then measured against the warped frame, so
+sharp lips and lids follow the edit instead of staying behind as a ghost. Where the change is
+still large (teeth that appear), the detail is faded out and the model's picture shows,
+sharpened by two back-projection steps so that it agrees with the edit at the model's size.
+``change-fast`` skips the flow and the sharpening (the frame's detail only fades out where the
+face changes). An edit that changes nothing returns the frame bit for bit.
 
 Either way the change is blended under a feathered mask of the chosen face regions, drawn from
 face-mesh landmarks that a One-Euro filter steadies over time, so the mask does not shimmer.
 Outside the box, and wherever the mask is 0, the output is the input frame, bit for bit.
+All constants below were chosen on bench/paste_fidelity.py (oracle edits at 64 and 256 px and
+the shipped model; the README has the table).
 """
 
 from __future__ import annotations
@@ -35,26 +44,121 @@ from dpe_cli.face.smoothing import OneEuroFilter
 MESH_SIZE = 256
 # Change-aware blend: the per-pixel change (largest channel difference, 0-255, smoothed by
 # CHANGE_SIGMA of the crop side) fades the source's own detail out between these levels.
-# Chosen on bench/paste_fidelity.py (oracle edits at 64 and 256 px, and the shipped model).
 CHANGE_LOW = 6.0
 CHANGE_HIGH = 30.0
 CHANGE_SIGMA = 0.02
+# Motion: the frame's detail follows the flow where the change passes MOVE_LOW..MOVE_HIGH, and
+# only as far as the warp brings the reference closer to the edit (full trust at a gain of
+# MOVE_TRUST levels). The flow is found at FLOW_SCALE times the model's size, at most FLOW_MAX px
+# (and at most the box): finer flow gained nothing on the benchmark and costs time.
+MOVE_LOW = 2.0
+MOVE_HIGH = 8.0
+MOVE_TRUST = 10.0
+FLOW_SCALE = 3
+FLOW_MAX = 384
+SHARPEN_STEPS = 2
+# The change methods reach this fraction of the box beyond the regions' landmarks: a jaw that
+# drops or a cheek that widens leaves the source's outline, and where the edit changes nothing
+# a larger mask adds nothing. (``replace`` keeps the exact regions: it would blur what it covers.)
+CHANGE_REACH = 0.02
+
+
+def _ramp(magnitude: np.ndarray, low: float, high: float) -> np.ndarray:
+    """0 below ``low``, 1 above ``high``, linear between: a per-pixel weight from a change."""
+    sigma = CHANGE_SIGMA * magnitude.shape[0]
+    magnitude = cv2.GaussianBlur(magnitude, (0, 0), sigma) if sigma >= 0.3 else magnitude
+    return np.clip((magnitude - low) / (high - low), 0.0, 1.0)
 
 
 def change_weight(delta: np.ndarray) -> np.ndarray:
     """Per pixel of a crop, 0 where the edit's change is small and 1 where it replaces the face."""
-    size = delta.shape[0]
-    magnitude = np.abs(delta).max(axis=2)
-    sigma = CHANGE_SIGMA * size
-    magnitude = cv2.GaussianBlur(magnitude, (0, 0), sigma) if sigma >= 0.3 else magnitude
-    return np.clip((magnitude - CHANGE_LOW) / (CHANGE_HIGH - CHANGE_LOW), 0.0, 1.0)
+    return _ramp(np.abs(delta).max(axis=2), CHANGE_LOW, CHANGE_HIGH)
+
+
+def _shrink(image: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _enlarge(image: np.ndarray, size: int, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+class _Rect:
+    """The rectangle around a crop's nonzero weights (plus a margin), in the crop's pixels
+    and in the box's: the costly steps run only where the edit changes something. Enlarging
+    into it samples exactly where enlarging the whole crop would, so nothing shifts."""
+
+    def __init__(self, weight: np.ndarray, side: int) -> None:
+        size = weight.shape[0]
+        rows, cols = np.nonzero(weight)
+        margin = max(2, round(0.06 * size))
+        self.small = (max(rows.min() - margin, 0), min(rows.max() + 1 + margin, size),
+                      max(cols.min() - margin, 0), min(cols.max() + 1 + margin, size))
+        self.large = tuple(round(v * side / size) for v in self.small)
+        scale = size / side
+        y0, y1, x0, x1 = self.large
+        # Box pixel (x, y) sits at crop coordinate ((x + 0.5) * scale - 0.5), as in cv2.resize.
+        self._to_small = np.float32([[scale, 0, (x0 + 0.5) * scale - 0.5], [0, scale, (y0 + 0.5) * scale - 0.5]])
+        self._large_size = (x1 - x0, y1 - y0)
+
+    def of_small(self, image: np.ndarray) -> np.ndarray:
+        y0, y1, x0, x1 = self.small
+        return image[y0:y1, x0:x1]
+
+    def of_large(self, image: np.ndarray) -> np.ndarray:
+        y0, y1, x0, x1 = self.large
+        return image[y0:y1, x0:x1]
+
+    def enlarged(self, image: np.ndarray, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+        """The large rectangle of ``image`` (a whole crop) enlarged to the box."""
+        return cv2.warpAffine(image, self._to_small, self._large_size, flags=interpolation | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+
+class _DetailMover:
+    """Moves a box's full-resolution pixels along the motion between two model-size crops."""
+
+    def __init__(self) -> None:
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._flow.setFinestScale(0)
+
+    def __call__(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``box`` (float32, side S) with its detail moved along with the edit, and how that
+        moves the reference (to add to it), or None where nothing moves."""
+        side, size = box.shape[0], edited.shape[0]
+        delta = edited.astype(np.float32) - reference
+        moving = _ramp(np.abs(delta).max(axis=2), MOVE_LOW, MOVE_HIGH)
+        if not moving.any():
+            return None
+        rect = _Rect(moving, side)
+        y0, y1, x0, x1 = rect.small
+        work = min(side, FLOW_SCALE * size, FLOW_MAX) / size  # the flow's pixels per crop pixel
+        width, height = round((x1 - x0) * work), round((y1 - y0) * work)
+        gray = [cv2.cvtColor(cv2.resize(np.ascontiguousarray(rect.of_small(c)), (width, height), interpolation=cv2.INTER_CUBIC), cv2.COLOR_RGB2GRAY)
+                for c in (edited, np.clip(reference, 0, 255).astype(np.uint8))]
+        flow = self._flow.calc(gray[0], gray[1], None)  # edited(p) ~ reference(p + flow)
+        by0, by1, bx0, bx1 = rect.large
+        flow = cv2.resize(flow, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_LINEAR) * (side / size / work)
+        flow *= rect.enlarged(moving, cv2.INTER_LINEAR)[..., None]
+        grid_x, grid_y = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
+        still = rect.of_large(box)
+        warped = box.copy()
+        rect.of_large(warped)[:] = cv2.remap(box, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        # Keep the warp only where it explains the edit: where the reference, moved the same
+        # way, comes closer to the edited crop than the unmoved reference is.
+        shift = _shrink(warped, size) - _shrink(box, size)
+        gain = np.abs(delta).max(axis=2) - np.abs(delta - shift).max(axis=2)
+        trust = _ramp(gain, 0.0, MOVE_TRUST)
+        rect.of_large(warped)[:] = still + rect.enlarged(trust, cv2.INTER_LINEAR)[..., None] * (rect.of_large(warped) - still)
+        return warped, shift * trust[..., None]
 
 
 class Paster(Closing):
     """Pastes edited crops into the frames of one video, whose crop box is ``box``.
 
-    ``method`` is ``change`` (keep the frame's detail, add the edit's change; needs the
-    ``reference`` crop) or ``replace`` (paste the edited picture). ``mask`` names the regions
+    ``method`` is ``change`` (keep the frame's detail, moved along the edit's motion, and add
+    the edit's change; needs the ``reference`` crop), ``change-fast`` (the same without the
+    motion) or ``replace`` (paste the edited picture). ``mask`` names the regions
     (see :mod:`dpe_cli.face.regions`); ``feather`` is the edge's Gaussian sigma as a fraction
     of the box. ``fps`` paces the landmark filter (``smooth=False`` turns it off). A frame in
     which the mesh finds no face keeps the last landmarks, or the box mask before any;
@@ -88,6 +192,7 @@ class Paster(Closing):
         self._box_mask: np.ndarray | None = None
         self._points: np.ndarray | None = None  # last landmarks, as fractions of the box
         self._filter = OneEuroFilter(fps) if smooth else None
+        self._mover = _DetailMover() if method == "change" else None
         self._mesh = FaceMesh(static_image_mode=False) if self.regions != ("box",) else None
 
     def _feathered(self, region: np.ndarray) -> np.ndarray:
@@ -108,7 +213,8 @@ class Paster(Closing):
                 self._points = self._filter(points) if self._filter is not None else points
             if self._points is not None:
                 sigma = self.feather * MESH_SIZE
-                return self._feathered(region_mask(self._points * MESH_SIZE, MESH_SIZE, self.regions, sigma))
+                reach = CHANGE_REACH * MESH_SIZE if self.method != "replace" else 0.0
+                return self._feathered(region_mask(self._points * MESH_SIZE, MESH_SIZE, self.regions, sigma, reach))
         if self._box_mask is None:
             self._box_mask = self._feathered(np.ones((MESH_SIZE, MESH_SIZE), np.uint8))
         return self._box_mask
@@ -116,40 +222,61 @@ class Paster(Closing):
     def paste(self, frame: np.ndarray, edited: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
         """A copy of ``frame`` with the edit (square RGB uint8 crop) blended into the box.
 
-        ``reference`` is the crop the edit is measured against (``change`` needs it): the
-        model's reconstruction of the source, or the source crop, at the edit's size.
+        ``reference`` is the crop the edit is measured against (the change methods need it):
+        the model's reconstruction of the source, or the source crop, at the edit's size.
         """
         if frame.shape[:2] != (self.frame_h, self.frame_w):
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the paster was made for {self.frame_w}x{self.frame_h}")
         edited = as_rgb(edited)
         if edited.shape[0] != edited.shape[1]:
             raise ValueError(f"the edited crop must be square, got {edited.shape}")
-        if self.method == "change":
-            if reference is None or reference.shape != edited.shape:
-                raise ValueError("the change paste needs a reference crop of the edited crop's size")
-            delta = edited.astype(np.float32) - reference.astype(np.float32)
+        if self.method != "replace" and (reference is None or reference.shape != edited.shape):
+            raise ValueError("the change paste needs a reference crop of the edited crop's size")
         self.frames += 1
         out = frame.copy()
         x, y, w, h = self._visible
-        if w == 0 or h == 0 or (self.method == "change" and not delta.any()):
+        if w == 0 or h == 0 or (self.method != "replace" and np.array_equal(edited, reference)):
             return out  # nothing of the box is visible, or the edit changes nothing
         size = self.box.size
         visible = np.s_[y - self.box.y : y - self.box.y + h, x - self.box.x : x - self.box.x + w]
         alpha = self.mask(frame)[visible][..., None]
-        src = frame[y : y + h, x : x + w].astype(np.float32)
         if self.method == "replace":
-            change = resize_square(edited, size)[visible].astype(np.float32) - src
+            src = frame[y : y + h, x : x + w].astype(np.float32)
+            result = resize_square(edited, size)[visible].astype(np.float32)
         else:
-            change = cv2.resize(delta, (size, size), interpolation=cv2.INTER_CUBIC)[visible]
-            weight = change_weight(delta)
-            if weight.any():
-                # Where the change is large, drop the source's detail (frame minus the upsampled
-                # reference): the result there is the upsampled edit itself, without a ghost.
-                fade = cv2.resize(weight, (size, size), interpolation=cv2.INTER_LINEAR)[visible][..., None]
-                detail = src - resize_square(reference, size)[visible].astype(np.float32)
-                change -= fade * detail
-        out[y : y + h, x : x + w] = np.clip(np.rint(src + alpha * change), 0, 255).astype(np.uint8)
+            whole = crop(frame, self.box, size).astype(np.float32)  # edge pixels repeated outside the frame
+            src = whole[visible]
+            result = self._changed(whole, edited, reference)[visible]
+        out[y : y + h, x : x + w] = np.clip(np.rint(src + alpha * (result - src)), 0, 255).astype(np.uint8)
         return out
+
+    def _changed(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """The box (float32, full resolution) with the edit's change applied to its own pixels."""
+        side, size = box.shape[0], edited.shape[0]
+        edited_f = edited.astype(np.float32)
+        reference_f = reference.astype(np.float32)
+        moved = self._mover(box, edited, reference_f) if self._mover is not None else None
+        if moved is not None:
+            # Measure the change against the moved frame, seen at the model's size through the
+            # reference (so the model's own errors still cancel).
+            box, shift = moved
+            reference_f += shift
+        delta = edited_f - reference_f
+        weight = change_weight(delta)
+        result = box + _enlarge(delta, side)
+        if not weight.any():
+            return result
+        # Where the change is large, drop the frame's detail (frame minus the upsampled
+        # reference): the result there is the upsampled edit itself, without a ghost.
+        rect = _Rect(weight, side)
+        fade = rect.enlarged(weight, cv2.INTER_LINEAR)[..., None]
+        part = rect.of_large(result)
+        part -= fade * (rect.of_large(box) - rect.enlarged(reference_f))
+        if moved is not None:
+            # Sharpen there: steps that make the result agree with the edit at the model's size.
+            for _ in range(SHARPEN_STEPS):
+                part += fade * rect.enlarged(edited_f - _shrink(result, size))
+        return result
 
     def close(self) -> None:
         if self._mesh is not None:

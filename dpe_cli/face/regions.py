@@ -77,8 +77,9 @@ def _grow(region: np.ndarray, pixels: float) -> np.ndarray:
     return cv2.dilate(region, kernel)
 
 
-def region_mask(points: np.ndarray, size: int, regions: tuple[str, ...], sigma: float) -> np.ndarray:
-    """Binary size x size mask of the regions, from (468+, 2) landmark pixels of a size-px crop."""
+def region_mask(points: np.ndarray, size: int, regions: tuple[str, ...], sigma: float, reach: float = 0.0) -> np.ndarray:
+    """Binary size x size mask of the regions, from (468+, 2) landmark pixels of a size-px crop,
+    grown by ``reach`` more pixels."""
     region = np.zeros((size, size), np.uint8)
     if "box" in regions:
         region[:] = 1
@@ -101,7 +102,7 @@ def region_mask(points: np.ndarray, size: int, regions: tuple[str, ...], sigma: 
                 _fill_hull(part, points[list(eye)])
             margin = EYES_MARGIN * face_height
         region |= _grow(part, margin)
-    return _grow(region, GROW * sigma)
+    return _grow(region, GROW * sigma + reach)
 
 
 def feather(region: np.ndarray, sigma: float) -> np.ndarray:

@@ -214,6 +214,17 @@ def test_change_paste_keeps_the_frames_detail(talk_844):
     assert np.abs(out[inner].astype(int) - 20).max() <= 6
 
 
+def test_change_paste_reaches_past_the_face_outline(talk_844):
+    """A dropping jaw leaves the source's outline: the change methods' mask reaches a little
+    further than replace's (which would blur what it covers), and covers all that replace's does."""
+    frame, box, _, _ = paste_case(talk_844)
+    height, width = frame.shape[:2]
+    with Paster(box, width, height, method="change") as change, Paster(box, width, height, method="replace") as replace:
+        wide, exact = change.mask(frame), replace.mask(frame)
+    assert (wide >= exact - 1e-6).all()
+    assert (wide > exact + 0.1).sum() > 0.01 * box.size**2
+
+
 @pytest.mark.parametrize(("region", "inside", "outside"), [("mouth", (13, 152), (159, 386)), ("eyes", (159, 386), (13, 152)), ("mouth,eyes", (13, 159), ())])
 def test_region_masks_cover_their_part_of_the_face(talk_844, region, inside, outside):
     frame, box, _, _ = paste_case(talk_844)
