@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_ops import reference_ops  # noqa: E402
 
 from dpe_cli import DPE, DPEConfig, load_model  # noqa: E402
+from dpe_cli.engine import Engine  # noqa: E402
 from dpe_cli.video import FrameReader  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,18 +59,14 @@ def naive(model: DPE, source: torch.Tensor, driver: torch.Tensor, mode: str, sti
     return torch.cat(outs)
 
 
-def ours(model: DPE, source: torch.Tensor, driver: torch.Tensor, mode: str, still: bool, batch: int, precision: str) -> torch.Tensor:
-    """The pipeline's way: batches, channels-last input, a still portrait encoded once, optional bf16 autocast."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    source = source.contiguous(memory_format=torch.channels_last)
-    driver = driver.contiguous(memory_format=torch.channels_last)
+def ours(engine: Engine, source: torch.Tensor, driver: torch.Tensor, mode: str, still: bool, batch: int) -> torch.Tensor:
+    """The pipeline's way, through its engine: batches, channels-last input, a still portrait
+    encoded once, bf16 autocast when asked."""
     outs = []
-    with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        portrait = model.encode(source[:1]) if still else None
-        for i in range(0, len(driver), batch):
-            drv = driver[i : i + batch]
-            encoding = portrait if still else model.encode(source[i : i + batch])
-            outs.append(model.drive(encoding, model.motion(model.encode(drv).latent), mode).float())
+    portrait = engine.encode(source[:1]) if still else None
+    for i in range(0, len(driver), batch):
+        encoding = portrait if still else engine.encode(source[i : i + batch])
+        outs.append(engine.drive(encoding, engine.motion(driver[i : i + batch]), mode).float())
     return torch.cat(outs)
 
 
@@ -121,7 +118,8 @@ def main() -> None:
             reference_out = None
             for precision in args.precisions:
                 for batch in args.batch_sizes:
-                    seconds, out = timed(lambda: ours(model, source, driver, mode, still, batch, precision), args.repeats)
+                    engine = Engine(model, torch.device("cpu"), precision, args.weights or Path("random"))
+                    seconds, out = timed(lambda: ours(engine, source, driver, mode, still, batch), args.repeats)
                     if precision == "fp32" and reference_out is None:
                         reference_out = out
                     quality = round(psnr(out, reference_out), 2) if args.weights and precision != "fp32" else None

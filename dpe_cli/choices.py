@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+# Files taken as videos (batch folders, training data) and as frames (training frame folders).
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
 # Editing (dpe_cli.edit.pipeline).
 AUDIO_CHOICES = ("source", "driver", "none")
 DRIVER_END_CHOICES = ("loop", "hold", "stop")

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dpe_cli.choices import VIDEO_SUFFIXES
 from dpe_cli.edit.commands import ALIASES, COMMANDS, build_request, option_names
 from dpe_cli.edit.pipeline import EditRequest
 from dpe_cli.errors import InputError
 
 REQUIRED = ("source", "driver", "output")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 
 
 class ManifestError(InputError):

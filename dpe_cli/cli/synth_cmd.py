@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from dpe_cli.choices import SYNTH_KINDS, SYNTH_MOTIONS
+from dpe_cli.choices import SYNTH_KINDS, SYNTH_MOTIONS, VIDEO_SUFFIXES
 from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, stderr
 from dpe_cli.errors import InputError, OutputExistsError
 
@@ -49,7 +49,7 @@ def synth(
 
     dims = frame_size(kind, parse_size(size))
     check_motion(motion, kind)
-    if out.suffix.lower() in (".mov", ".mkv", ".avi", ".webm", ".m4v"):
+    if out.suffix.lower() in VIDEO_SUFFIXES and out.suffix.lower() != ".mp4":
         raise InputError(f"{out.name}: synthetic clips are written as .mp4", "name the clip OUT.mp4, or give a folder for a dataset")
     single = out.suffix.lower() == ".mp4"
     if single and (identities is not None or clips is not None):

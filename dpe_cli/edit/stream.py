@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
+from dpe_cli.closing import Closing
+
 T = TypeVar("T")
 _END = object()
 
@@ -22,7 +24,7 @@ class _Failure:
         self.exc = exc
 
 
-class Prefetch(Generic[T]):
+class Prefetch(Closing, Generic[T]):
     """Iterates ``source`` in a background thread, ``depth`` items ahead of the consumer."""
 
     def __init__(self, source: Iterable[T], depth: int, name: str) -> None:
@@ -75,7 +77,7 @@ class Prefetch(Generic[T]):
         self._thread.join()
 
 
-class Sink(Generic[T]):
+class Sink(Closing, Generic[T]):
     """Consumes items with ``handle`` in a background thread; ``put`` blocks when ``depth``
     items are waiting, and re-raises the first error of ``handle``."""
 

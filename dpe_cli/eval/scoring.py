@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 
+from dpe_cli.closing import Closing
 from dpe_cli.eval import facegeom, identity, metrics
 
 METRICS = ("psnr", "ssim", "lpips", "csim", "aed", "apd")
@@ -49,7 +50,7 @@ class References:
     pose: Frame | None = None  # APD
 
 
-class Scorer:
+class Scorer(Closing):
     """Holds the networks (face mesh, optional dlib and LPIPS) and scores frames."""
 
     def __init__(self, *, lpips_weights: Sequence[Path] = (), use_identity: bool = True) -> None:
@@ -75,12 +76,6 @@ class Scorer:
 
     def close(self) -> None:
         self._mesh.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _analyse(self, frame: Frame, need_embedding: bool) -> bool:
         """Mesh, pose and expression (and the identity embedding when asked); False without a face."""

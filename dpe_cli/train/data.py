@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dpe_cli.atomic import replacing
-from dpe_cli.choices import CACHE_FORMATS
+from dpe_cli.choices import CACHE_FORMATS, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from dpe_cli.errors import InputError
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from dpe_cli.train.distributed import Distributed
     from dpe_cli.train.options import TrainOptions
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # The reference samples among the first 500 frames of each clip; more adds little variety.
 DEFAULT_MAX_FRAMES = 500
 JPEG_QUALITY = 95

@@ -15,11 +15,12 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from dpe_cli.closing import Closing
 from dpe_cli.device import resolve_device
 
 
 @dataclass
-class Distributed:
+class Distributed(Closing):
     """This process's place in the job; a single process is rank 0 of 1."""
 
     rank: int = 0

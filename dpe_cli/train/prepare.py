@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dpe_cli.errors import InputError
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE
-from dpe_cli.train.data import VIDEO_SUFFIXES
+from dpe_cli.choices import VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from dpe_cli.atomic import replacing
+from dpe_cli.closing import Closing
 
 if TYPE_CHECKING:
     from dpe_cli.train.data import PairDataset
@@ -27,7 +28,7 @@ _SHORT_NAMES = {
 }  # fmt: skip
 
 
-class MetricsLog:
+class MetricsLog(Closing):
     """``OUT/metrics.jsonl`` (one JSON object per logged step) and TensorBoard when installed.
 
     On resume, rows past the resumed step (written after the checkpoint by the interrupted run)
