@@ -14,7 +14,7 @@ reference, upsampled to the box, warps the frame's pixels wherever the edit chan
 and the warp explains that change; the change is then measured against the warped frame, so
 sharp lips and lids follow the edit instead of staying behind as a ghost. Where the change is
 still large (teeth that appear), the detail is faded out and the model's picture shows,
-sharpened by two back-projection steps so that it agrees with the edit at the model's size.
+sharpened by a back-projection step so that it agrees with the edit at the model's size.
 ``change-fast`` skips the flow and the sharpening (the frame's detail only fades out where the
 face changes). An edit that changes nothing returns the frame bit for bit.
 
@@ -54,18 +54,20 @@ CHANGE_SIGMA = 0.02
 MOVE_LOW = 2.0
 MOVE_HIGH = 8.0
 MOVE_TRUST = 10.0
+TRUST_SIGMA = 0.02
 FLOW_SCALE = 3
 FLOW_MAX = 384
-SHARPEN_STEPS = 2
+SHARPEN_STEPS = 1
 # The change methods reach this fraction of the box beyond the regions' landmarks: a jaw that
 # drops or a cheek that widens leaves the source's outline, and where the edit changes nothing
 # a larger mask adds nothing. (``replace`` keeps the exact regions: it would blur what it covers.)
 CHANGE_REACH = 0.02
 
 
-def _ramp(magnitude: np.ndarray, low: float, high: float) -> np.ndarray:
-    """0 below ``low``, 1 above ``high``, linear between: a per-pixel weight from a change."""
-    sigma = CHANGE_SIGMA * magnitude.shape[0]
+def _ramp(magnitude: np.ndarray, low: float, high: float, smoothing: float = CHANGE_SIGMA) -> np.ndarray:
+    """0 below ``low``, 1 above ``high``, linear between: a per-pixel weight from a change
+    (smoothed first by a Gaussian of ``smoothing`` times the crop side)."""
+    sigma = smoothing * magnitude.shape[0]
     magnitude = cv2.GaussianBlur(magnitude, (0, 0), sigma) if sigma >= 0.3 else magnitude
     return np.clip((magnitude - low) / (high - low), 0.0, 1.0)
 
@@ -95,11 +97,7 @@ class _Rect:
         self.small = (max(rows.min() - margin, 0), min(rows.max() + 1 + margin, size),
                       max(cols.min() - margin, 0), min(cols.max() + 1 + margin, size))
         self.large = tuple(round(v * side / size) for v in self.small)
-        scale = size / side
-        y0, y1, x0, x1 = self.large
-        # Box pixel (x, y) sits at crop coordinate ((x + 0.5) * scale - 0.5), as in cv2.resize.
-        self._to_small = np.float32([[scale, 0, (x0 + 0.5) * scale - 0.5], [0, scale, (y0 + 0.5) * scale - 0.5]])
-        self._large_size = (x1 - x0, y1 - y0)
+        self._side = side
 
     def of_small(self, image: np.ndarray) -> np.ndarray:
         y0, y1, x0, x1 = self.small
@@ -110,17 +108,27 @@ class _Rect:
         return image[y0:y1, x0:x1]
 
     def enlarged(self, image: np.ndarray, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
-        """The large rectangle of ``image`` (a whole crop) enlarged to the box."""
-        return cv2.warpAffine(image, self._to_small, self._large_size, flags=interpolation | cv2.WARP_INVERSE_MAP,
+        """The large rectangle's part of ``image`` (the whole crop, at any size) enlarged to the box."""
+        scale = image.shape[0] / self._side
+        y0, y1, x0, x1 = self.large
+        # Box pixel (x, y) sits at image coordinate ((x + 0.5) * scale - 0.5), as in cv2.resize.
+        to_image = np.float32([[scale, 0, (x0 + 0.5) * scale - 0.5], [0, scale, (y0 + 0.5) * scale - 0.5]])
+        return cv2.warpAffine(image, to_image, (x1 - x0, y1 - y0), flags=interpolation | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
 
 
 class _DetailMover:
-    """Moves a box's full-resolution pixels along the motion between two model-size crops."""
+    """Moves a box's full-resolution pixels along the motion between two model-size crops.
 
-    def __init__(self) -> None:
+    ``steady`` (a One-Euro filter, or None) smooths the displacement over a video's frames, in
+    fractions of the crop like the landmarks: flow found on noisy frames jitters, and edges
+    moved by it would shimmer where the edit holds still.
+    """
+
+    def __init__(self, steady: OneEuroFilter | None) -> None:
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._flow.setFinestScale(0)
+        self._steady = steady
 
     def __call__(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """``box`` (float32, side S) with its detail moved along with the edit, and how that
@@ -129,28 +137,41 @@ class _DetailMover:
         delta = edited.astype(np.float32) - reference
         moving = _ramp(np.abs(delta).max(axis=2), MOVE_LOW, MOVE_HIGH)
         if not moving.any():
+            if self._steady is not None:
+                self._steady.reset()
             return None
         rect = _Rect(moving, side)
-        y0, y1, x0, x1 = rect.small
-        work = min(side, FLOW_SCALE * size, FLOW_MAX) / size  # the flow's pixels per crop pixel
-        width, height = round((x1 - x0) * work), round((y1 - y0) * work)
-        gray = [cv2.cvtColor(cv2.resize(np.ascontiguousarray(rect.of_small(c)), (width, height), interpolation=cv2.INTER_CUBIC), cv2.COLOR_RGB2GRAY)
+        work = min(side, FLOW_SCALE * size, FLOW_MAX)  # the flow's resolution
+        y0, y1, x0, x1 = (round(v * work / size) for v in rect.small)
+        gray = [np.ascontiguousarray(cv2.cvtColor(_enlarge(c, work), cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1])
                 for c in (edited, np.clip(reference, 0, 255).astype(np.uint8))]
-        flow = self._flow.calc(gray[0], gray[1], None)  # edited(p) ~ reference(p + flow)
-        by0, by1, bx0, bx1 = rect.large
-        flow = cv2.resize(flow, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_LINEAR) * (side / size / work)
-        flow *= rect.enlarged(moving, cv2.INTER_LINEAR)[..., None]
-        grid_x, grid_y = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
-        still = rect.of_large(box)
+        # The displacement in the flow's pixels, over the whole crop: edited(p) ~ reference(p + field).
+        field = np.zeros((work, work, 2), np.float32)
+        field[y0:y1, x0:x1] = self._flow.calc(gray[0], gray[1], None)
+        field *= _enlarge(moving, work, cv2.INTER_LINEAR)[..., None]
         warped = box.copy()
-        rect.of_large(warped)[:] = cv2.remap(box, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        # Keep the warp only where it explains the edit: where the reference, moved the same
-        # way, comes closer to the edited crop than the unmoved reference is.
-        shift = _shrink(warped, size) - _shrink(box, size)
-        gain = np.abs(delta).max(axis=2) - np.abs(delta - shift).max(axis=2)
-        trust = _ramp(gain, 0.0, MOVE_TRUST)
-        rect.of_large(warped)[:] = still + rect.enlarged(trust, cv2.INTER_LINEAR)[..., None] * (rect.of_large(warped) - still)
-        return warped, shift * trust[..., None]
+        self._warp(box, field, rect, warped)
+        # Keep the move only where it explains the edit: where the reference, moved the same
+        # way, comes closer to the edited crop than the unmoved reference is. Moving by the
+        # trusted part of the flow puts an edge part of the way; a blend of moved and unmoved
+        # pixels would show both edges.
+        still = _shrink(box, size)
+        gain = np.abs(delta).max(axis=2) - np.abs(delta - (_shrink(warped, size) - still)).max(axis=2)
+        field *= _enlarge(_ramp(gain, 0.0, MOVE_TRUST), work, cv2.INTER_LINEAR)[..., None]
+        if self._steady is not None:
+            field = (self._steady(field / work) * work).astype(np.float32)
+        self._warp(box, field, rect, warped)
+        return warped, _shrink(warped, size) - still
+
+    @staticmethod
+    def _warp(box: np.ndarray, field: np.ndarray, rect: _Rect, out: np.ndarray) -> None:
+        """``out``'s large rectangle: ``box`` sampled where ``field`` (a displacement in its own
+        pixels, over the whole crop) points."""
+        by0, by1, bx0, bx1 = rect.large
+        scale = box.shape[0] / field.shape[0]
+        move = rect.enlarged(field, cv2.INTER_LINEAR) * scale
+        grid_x, grid_y = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
+        rect.of_large(out)[:] = cv2.remap(box, grid_x + move[..., 0], grid_y + move[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Paster(Closing):
@@ -192,7 +213,7 @@ class Paster(Closing):
         self._box_mask: np.ndarray | None = None
         self._points: np.ndarray | None = None  # last landmarks, as fractions of the box
         self._filter = OneEuroFilter(fps) if smooth else None
-        self._mover = _DetailMover() if method == "change" else None
+        self._mover = _DetailMover(OneEuroFilter(fps) if smooth else None) if method == "change" else None
         self._mesh = FaceMesh(static_image_mode=False) if self.regions != ("box",) else None
 
     def _feathered(self, region: np.ndarray) -> np.ndarray:
