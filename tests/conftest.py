@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-# media, ffmpeg and audio_duration are importable from here too, as they were before helpers.py.
-from helpers import PARITY_FILE, ROOT, audio_duration, ffmpeg, media, official_state_from_fixture  # noqa: F401
+from helpers import PARITY_FILE, ROOT, media, official_state_from_fixture
 
 TESTS = Path(__file__).resolve().parent
 KINDS = ("unit", "integration", "cli")

@@ -54,7 +54,6 @@ CHANGE_SIGMA = 0.02
 MOVE_LOW = 2.0
 MOVE_HIGH = 8.0
 MOVE_TRUST = 10.0
-TRUST_SIGMA = 0.02
 FLOW_SCALE = 3
 FLOW_MAX = 384
 SHARPEN_STEPS = 1
@@ -64,10 +63,10 @@ SHARPEN_STEPS = 1
 CHANGE_REACH = 0.02
 
 
-def _ramp(magnitude: np.ndarray, low: float, high: float, smoothing: float = CHANGE_SIGMA) -> np.ndarray:
+def _ramp(magnitude: np.ndarray, low: float, high: float) -> np.ndarray:
     """0 below ``low``, 1 above ``high``, linear between: a per-pixel weight from a change
-    (smoothed first by a Gaussian of ``smoothing`` times the crop side)."""
-    sigma = smoothing * magnitude.shape[0]
+    (smoothed first by a Gaussian of CHANGE_SIGMA times the crop side)."""
+    sigma = CHANGE_SIGMA * magnitude.shape[0]
     magnitude = cv2.GaussianBlur(magnitude, (0, 0), sigma) if sigma >= 0.3 else magnitude
     return np.clip((magnitude - low) / (high - low), 0.0, 1.0)
 
@@ -77,12 +76,9 @@ def change_weight(delta: np.ndarray) -> np.ndarray:
     return _ramp(np.abs(delta).max(axis=2), CHANGE_LOW, CHANGE_HIGH)
 
 
-def _shrink(image: np.ndarray, size: int) -> np.ndarray:
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def _enlarge(image: np.ndarray, size: int, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
-    return cv2.resize(image, (size, size), interpolation=interpolation)
+def _stretch(weight: np.ndarray, size: int) -> np.ndarray:
+    """A weight map resized to size x size, linearly (no over- or undershoot)."""
+    return cv2.resize(weight, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 class _Rect:
@@ -98,10 +94,6 @@ class _Rect:
                       max(cols.min() - margin, 0), min(cols.max() + 1 + margin, size))
         self.large = tuple(round(v * side / size) for v in self.small)
         self._side = side
-
-    def of_small(self, image: np.ndarray) -> np.ndarray:
-        y0, y1, x0, x1 = self.small
-        return image[y0:y1, x0:x1]
 
     def of_large(self, image: np.ndarray) -> np.ndarray:
         y0, y1, x0, x1 = self.large
@@ -135,7 +127,8 @@ class _DetailMover:
         moves the reference (to add to it), or None where nothing moves."""
         side, size = box.shape[0], edited.shape[0]
         delta = edited.astype(np.float32) - reference
-        moving = _ramp(np.abs(delta).max(axis=2), MOVE_LOW, MOVE_HIGH)
+        change = np.abs(delta).max(axis=2)
+        moving = _ramp(change, MOVE_LOW, MOVE_HIGH)
         if not moving.any():
             if self._steady is not None:
                 self._steady.reset()
@@ -143,35 +136,34 @@ class _DetailMover:
         rect = _Rect(moving, side)
         work = min(side, FLOW_SCALE * size, FLOW_MAX)  # the flow's resolution
         y0, y1, x0, x1 = (round(v * work / size) for v in rect.small)
-        gray = [np.ascontiguousarray(cv2.cvtColor(_enlarge(c, work), cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1])
+        gray = [np.ascontiguousarray(cv2.cvtColor(resize_square(c, work), cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1])
                 for c in (edited, np.clip(reference, 0, 255).astype(np.uint8))]
         # The displacement in the flow's pixels, over the whole crop: edited(p) ~ reference(p + field).
         field = np.zeros((work, work, 2), np.float32)
         field[y0:y1, x0:x1] = self._flow.calc(gray[0], gray[1], None)
-        field *= _enlarge(moving, work, cv2.INTER_LINEAR)[..., None]
+        field *= _stretch(moving, work)[..., None]
+        by0, by1, bx0, bx1 = rect.large
+        grid = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
         warped = box.copy()
-        self._warp(box, field, rect, warped)
+        self._warp(box, field, rect, grid, warped)
         # Keep the move only where it explains the edit: where the reference, moved the same
         # way, comes closer to the edited crop than the unmoved reference is. Moving by the
         # trusted part of the flow puts an edge part of the way; a blend of moved and unmoved
         # pixels would show both edges.
-        still = _shrink(box, size)
-        gain = np.abs(delta).max(axis=2) - np.abs(delta - (_shrink(warped, size) - still)).max(axis=2)
-        field *= _enlarge(_ramp(gain, 0.0, MOVE_TRUST), work, cv2.INTER_LINEAR)[..., None]
+        still = resize_square(box, size)
+        gain = change - np.abs(delta - (resize_square(warped, size) - still)).max(axis=2)
+        field *= _stretch(_ramp(gain, 0.0, MOVE_TRUST), work)[..., None]
         if self._steady is not None:
             field = (self._steady(field / work) * work).astype(np.float32)
-        self._warp(box, field, rect, warped)
-        return warped, _shrink(warped, size) - still
+        self._warp(box, field, rect, grid, warped)
+        return warped, resize_square(warped, size) - still
 
     @staticmethod
-    def _warp(box: np.ndarray, field: np.ndarray, rect: _Rect, out: np.ndarray) -> None:
-        """``out``'s large rectangle: ``box`` sampled where ``field`` (a displacement in its own
-        pixels, over the whole crop) points."""
-        by0, by1, bx0, bx1 = rect.large
-        scale = box.shape[0] / field.shape[0]
-        move = rect.enlarged(field, cv2.INTER_LINEAR) * scale
-        grid_x, grid_y = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
-        rect.of_large(out)[:] = cv2.remap(box, grid_x + move[..., 0], grid_y + move[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    def _warp(box: np.ndarray, field: np.ndarray, rect: _Rect, grid: list[np.ndarray], out: np.ndarray) -> None:
+        """``out``'s large rectangle (whose pixel coordinates ``grid`` holds): ``box`` sampled
+        where ``field`` (a displacement in its own pixels, over the whole crop) points."""
+        move = rect.enlarged(field, cv2.INTER_LINEAR) * (box.shape[0] / field.shape[0])
+        rect.of_large(out)[:] = cv2.remap(box, grid[0] + move[..., 0], grid[1] + move[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Paster(Closing):
@@ -284,7 +276,7 @@ class Paster(Closing):
             reference_f += shift
         delta = edited_f - reference_f
         weight = change_weight(delta)
-        result = box + _enlarge(delta, side)
+        result = box + resize_square(delta, side)
         if not weight.any():
             return result
         # Where the change is large, drop the frame's detail (frame minus the upsampled
@@ -296,7 +288,7 @@ class Paster(Closing):
         if moved is not None:
             # Sharpen there: steps that make the result agree with the edit at the model's size.
             for _ in range(SHARPEN_STEPS):
-                part += fade * rect.enlarged(edited_f - _shrink(result, size))
+                part += fade * rect.enlarged(edited_f - resize_square(result, size))
         return result
 
     def close(self) -> None:
