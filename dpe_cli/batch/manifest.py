@@ -20,7 +20,7 @@ from typing import Any
 
 from dpe_cli.choices import VIDEO_SUFFIXES
 from dpe_cli.edit.commands import ALIASES, COMMANDS, build_request, option_names
-from dpe_cli.edit.pipeline import EditRequest
+from dpe_cli.edit.request import EditRequest
 from dpe_cli.errors import InputError
 
 REQUIRED = ("source", "driver", "output")

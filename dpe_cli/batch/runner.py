@@ -17,7 +17,8 @@ from dpe_cli.batch.manifest import Job
 from dpe_cli.batch.results import ResultLog, fingerprint, latest_records
 from dpe_cli.batch.shard import Shard
 from dpe_cli.checkpoint import resolve_weights
-from dpe_cli.edit.pipeline import DriverCache, EditJob
+from dpe_cli.edit.drivers import DriverCache
+from dpe_cli.edit.pipeline import EditJob
 from dpe_cli.engine import Engine
 from dpe_cli.errors import EXIT_FAILURE, DPEError, single_line
 from dpe_cli.progress import Reporter

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from dpe_cli.edit.pipeline import EditRequest
+from dpe_cli.edit.request import EditRequest
 from dpe_cli.errors import InputError
 
 COMMANDS = ("edit-expression", "edit-pose", "reenact")

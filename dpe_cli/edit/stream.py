@@ -7,6 +7,7 @@ exception in any stage reaches the caller; closing stops every stage.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -142,3 +143,24 @@ class StageTimer:
             return fn(*args)
         finally:
             self.add(stage, time.perf_counter() - start)
+
+
+def timed(items: Iterable[T], timer: StageTimer, stage: str) -> Iterator[T]:
+    """``items`` with the time spent producing each one added to ``stage``."""
+    iterator = iter(items)
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            timer.add(stage, time.perf_counter() - start)
+        yield item
+
+
+def batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
+    """Lists of ``n`` consecutive items (the last may be shorter)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, n)):
+        yield batch

@@ -90,7 +90,7 @@ def test_failure_mid_run_leaves_no_output(tiny_weights, tmp_path):
     out = tmp_path / "never.mp4"
     request = EditRequest(source=media("dpe_source_crop.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(out), weights=tiny_weights, crop="none", batch_size=2)
     job = EditJob(request)
-    from dpe_cli.edit.pipeline import Engine
+    from dpe_cli.engine import Engine
 
     job.engine = Engine.load(tiny_weights)
     calls = {"n": 0}

@@ -1,0 +1,130 @@
+"""What one editing run is asked to do: every option, checked before anything loads."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, PRECISIONS, REFERENCES
+from dpe_cli.edit.motion import MotionControl
+from dpe_cli.errors import InputError
+from dpe_cli.face.crop import DEFAULT_BOX_SCALE
+from dpe_cli.face.paste import DEFAULT_FEATHER, PASTE_METHODS
+from dpe_cli.face.regions import parse_regions
+from dpe_cli.model import Mode, check_mode
+
+MAX_BOX_SCALE = 4.0  # a box 4x the face already shows the shoulders; more only costs memory
+MAX_FADE = 10.0
+MAX_BOX_FRAMES = 3  # a --box side beyond 3x the frame would only pad (and allocate) emptiness
+
+
+@dataclass
+class EditRequest:
+    """Everything one editing run needs. ``paste`` puts the edited face back into the full
+    frames (only sound when the pose is kept, i.e. expression edits); otherwise the output
+    is the face crop.
+
+    Paste-back: ``paste_method`` "change" keeps the frame's own pixels, moves them where the
+    edit moves the face, and adds the edit's change against ``paste_reference`` ("model": the
+    model's reconstruction of the source, one more generator pass per frame, exact where the
+    edit changes nothing; "source": the source crop, faster); "change-fast" does the same
+    without moving the detail (faster, softer where the face moves); "replace" pastes the
+    model's picture. ``mask`` names the face regions
+    pasted (face, mouth, eyes, box, or several joined by commas).
+
+    ``edit_start``/``edit_end`` (seconds of the source) edit only that span, fading the
+    strength in and out over ``fade`` seconds at its ends; every other frame is the source's.
+    ``start``/``duration`` instead cut the output. ``face_index`` picks the source's face,
+    ``driver_face_index`` the driver's (0 = the largest). ``portrait`` (reenact) requires the
+    source to be a still image.
+    """
+
+    source: Path
+    driver: Path
+    output: str
+    mode: Mode = "expression"
+    paste: bool | None = None  # None: pasted back exactly when the pose is kept (expression edits)
+    weights: Path | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: int | None = None  # None: 1 on a CPU (larger batches are slower per frame there), 8 on CUDA
+    audio: str = "source"
+    driver_end: str = "loop"
+    crf: int = 18
+    side_by_side: bool = False
+    overwrite: bool = False
+    start: float = 0.0
+    duration: float | None = None
+    strength: float = 1.0
+    relative: bool = False
+    smooth: float = 0.0
+    crop: str = "auto"
+    box: str | None = None
+    box_scale: float = DEFAULT_BOX_SCALE
+    face_index: int = 0
+    driver_face_index: int = 0
+    portrait: bool = False
+    mask: str = "face"
+    feather: float = DEFAULT_FEATHER
+    paste_method: str = "change"
+    paste_reference: str = "model"
+    edit_start: float | None = None
+    edit_end: float | None = None
+    fade: float = 0.25
+    motion: MotionControl = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.source, self.driver = Path(self.source), Path(self.driver)
+        self.output = str(self.output)
+        check_mode(self.mode)
+        for name, value, choices in (
+            ("--audio", self.audio, AUDIO_CHOICES),
+            ("--driver-end", self.driver_end, DRIVER_END_CHOICES),
+            ("--crop", self.crop, CROP_CHOICES),
+            ("--precision", self.precision, PRECISIONS),
+            ("--paste", self.paste_method, PASTE_METHODS),
+            ("--paste-reference", self.paste_reference, REFERENCES),
+        ):
+            if value not in choices:
+                raise InputError(f"{name} {value!r} is not valid", f"use one of: {', '.join(choices)}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InputError(f"--batch-size {self.batch_size} must be at least 1", "e.g. --batch-size 4")
+        for name, value in (("--start", self.start), ("--duration", self.duration), ("--edit-start", self.edit_start),
+                            ("--edit-end", self.edit_end), ("--fade", self.fade), ("--box-scale", self.box_scale), ("--feather", self.feather)):
+            if value is not None and not math.isfinite(value):
+                raise InputError(f"{name} {value} is not a number", "give a finite value")
+        if self.start < 0 or (self.duration is not None and self.duration <= 0):
+            raise InputError("--start must be >= 0 and --duration > 0", f"got {self.start} and {self.duration}")
+        if not 1.0 <= self.box_scale <= MAX_BOX_SCALE:
+            raise InputError(f"--box-scale {self.box_scale} is out of range", f"use 1 to {MAX_BOX_SCALE:g} (default {DEFAULT_BOX_SCALE:g})")
+        if not 0.0 < self.feather <= 0.1:
+            raise InputError(f"--feather {self.feather} is out of range", "use a value in (0, 0.1]")
+        if not 0.0 <= self.fade <= MAX_FADE:
+            raise InputError(f"--fade {self.fade} is out of range", f"use 0 to {MAX_FADE:g} seconds")
+        if (self.edit_start is not None and self.edit_start < 0) or (
+            self.edit_start is not None and self.edit_end is not None and self.edit_end <= self.edit_start
+        ) or (self.edit_end is not None and self.edit_end <= 0):
+            raise InputError(f"the edited span {self.edit_start}..{self.edit_end} s is empty or negative", "give 0 <= --edit-start < --edit-end")
+        parse_regions(self.mask)
+        if self.face_index < 0 or self.driver_face_index < 0:
+            raise InputError("a face index is negative", "0 is the largest face")
+        if self.box is not None and self.crop == "none":
+            raise InputError("--box and --crop none contradict each other", "give only one of them")
+        if self.paste is None:
+            self.paste = self.mode == "expression"
+        elif self.paste and self.mode != "expression":
+            raise InputError(f"a {self.mode} edit cannot be pasted back", "a new head pose no longer lines up with the frame; the output is the face crop")
+        self.motion = MotionControl(self.strength, self.relative, self.smooth)
+
+    def span_weight(self, t: float) -> float | None:
+        """How much of the edit the frame at ``t`` (seconds of the source) gets: None outside
+        the edited span, else a weight in [0, 1] that ramps linearly over ``fade`` seconds at
+        the span's ends (1 everywhere without a span)."""
+        begin = self.edit_start if self.edit_start is not None else -math.inf
+        end = self.edit_end if self.edit_end is not None else math.inf
+        if not begin <= t < end:
+            return None
+        if self.fade == 0 or (math.isinf(begin) and math.isinf(end)):
+            return 1.0
+        return min(1.0, (t - begin) / self.fade, (end - t) / self.fade)
