@@ -55,6 +55,11 @@ class IdentityEncoder:
     def embed(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
         """Unit-norm 128-d descriptor of the face whose mesh is given."""
         (x0, y0), (x1, y1) = mesh[:, :2].min(axis=0), mesh[:, :2].max(axis=0)
+        return self.embed_box(rgb, (float(x0), float(y0), float(x1), float(y1)))
+
+    def embed_box(self, rgb: np.ndarray, corners: tuple[float, float, float, float]) -> np.ndarray:
+        """Unit-norm 128-d descriptor of the face in the box ``x0, y0, x1, y1`` (pixels)."""
+        x0, y0, x1, y1 = corners
         box = self._dlib.rectangle(int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1)))
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
         vec = np.asarray(self._net.compute_face_descriptor(img, self._shape(img, box)), dtype=np.float64)
