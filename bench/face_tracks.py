@@ -20,10 +20,12 @@ expression. Reports the similarities that calibrate link_people and match_photo.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import platform
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,10 +65,6 @@ class Sequence:
 
 def ramp(n: int, a: float, b: float) -> np.ndarray:
     return np.linspace(a, b, n)
-
-
-def still(n: int, value: float) -> np.ndarray:
-    return np.full(n, float(value))
 
 
 def bob(n: int, rng: np.random.Generator, amplitude: float) -> np.ndarray:
@@ -121,7 +119,7 @@ def scenarios(rng: np.random.Generator) -> dict[str, tuple[int, list[int], list[
         solo.missed[start:start + int(rng.integers(3, MAX_MISSING + 1))] = True
     out["dropouts"] = (n, [], [solo], 0.05, 0.03)
     n = 250
-    leaver = actor(np.concatenate([ramp(75, 400, 700), still(50, 700), ramp(125, 700, 450)]), 180 + bob(n, rng, 5), 90)
+    leaver = actor(np.concatenate([ramp(75, 400, 700), np.full(50, 700.0), ramp(125, 700, 450)]), 180 + bob(n, rng, 5), 90)
     out["leave_and_come_back"] = (n, [], [actor(150 + bob(n, rng, 8), 170 + bob(n, rng, 5), 95), leaver], 0.05, 0.02)
     n = 225  # three shots: A, then B where A was, then A and C
     a = actor(320 + bob(n, rng, 8), 180 + bob(n, rng, 5), 110, present=np.r_[np.ones(75, bool), np.zeros(75, bool), np.ones(75, bool)])
@@ -268,7 +266,9 @@ def score(seq: Sequence, labels: list[list[int | None]]) -> dict[str, int]:
 
 def linker_benchmark(seeds: int, with_norfair: bool) -> dict:
     trackers = {"dpe TrackLinker": run_ours}
-    if with_norfair:
+    if with_norfair and importlib.util.find_spec("norfair") is None:
+        print("norfair is not installed: the table has our linker only (pip install --no-deps norfair==2.3.0 filterpy==1.4.5)")
+    elif with_norfair:
         for label, config in norfair_configs().items():
             trackers[label] = lambda seq, c=config: run_norfair(seq, c)
     rows: dict[str, dict[str, dict]] = {t: {} for t in trackers}
@@ -319,7 +319,7 @@ def variant(frame: np.ndarray, how: str) -> np.ndarray:
     return frame
 
 
-def media_shots(path: Path, how: str, half: int) -> list[np.ndarray] | object:
+def media_shots(path: Path, how: str, half: int) -> Iterator[np.ndarray]:
     """Frames (at most 640 px) of one half of a video, 4 s at most; a still held for 2.4 s."""
     from dpe_cli.video import FrameReader
 
@@ -338,7 +338,7 @@ def media_shots(path: Path, how: str, half: int) -> list[np.ndarray] | object:
             break
 
 
-def track_programme(shots: list[tuple[int, object]], detector, describer) -> tuple[list, dict, dict]:
+def track_programme(shots: list[tuple[int, Iterable[np.ndarray]]], detector, describer) -> tuple[list, dict, dict]:
     """Runs the pass's scene work over shots of (true person, frames): tracks, descriptors, truth."""
     from dpe_cli.scene.people import TrackSampler
 
@@ -416,7 +416,7 @@ def photo_figures(paths: list[Path], tracks: list, vectors: dict, truth: dict, d
             "false_matches_when_absent": false_match}
 
 
-def synth_shot(seed: int, shot: int) -> object:
+def synth_shot(seed: int, shot: int) -> Iterator[np.ndarray]:
     """Two seconds and a half of one dpe synth person: 12 poses and expressions, each held 5 frames."""
     from dpe_cli.synth import Expression, Identity, Pose, Scene, render_frame
 
