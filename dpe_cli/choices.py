@@ -19,6 +19,9 @@ DRIVER_END_CHOICES = ("loop", "hold", "stop")
 CROP_CHOICES = ("auto", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 REFERENCES = ("model", "source")
+# Real footage: shot detection, and which people of a shot are edited.
+SHOT_CHOICES = ("auto", "none")
+FACES_CHOICES = ("one", "all")
 # Devices: these three, or a numbered GPU (cuda:N).
 DEVICES = ("auto", "cpu", "cuda")
 

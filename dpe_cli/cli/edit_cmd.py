@@ -14,11 +14,13 @@ from dpe_cli.choices import (
     DEFAULT_BOX_SCALE,
     DEFAULT_FEATHER,
     DRIVER_END_CHOICES,
+    FACES_CHOICES,
     MODES,
     PASTE_METHODS,
     PRECISIONS,
     REFERENCES,
     REGIONS,
+    SHOT_CHOICES,
 )
 from dpe_cli.cli.common import (
     DebugOption,
@@ -58,6 +60,9 @@ Paste = Annotated[Literal[PASTE_METHODS], typer.Option("--paste", help="change: 
 PasteReference = Annotated[Literal[REFERENCES], typer.Option("--paste-reference", help="What --paste change measures the edit against: model (the model's reconstruction of the source: exact where nothing changes, one more generator pass) or source (the source crop: faster).")]
 EditStart = Annotated[float | None, typer.Option("--edit-start", min=0.0, help="Edit only from this time (seconds of the source); earlier frames stay as they are.", show_default=False)]
 EditEnd = Annotated[float | None, typer.Option("--edit-end", min=0.0, help="Edit only until this time (seconds of the source); later frames stay as they are.", show_default=False)]
+Shots = Annotated[Literal[SHOT_CHOICES], typer.Option("--shots", help="auto: find the shots (cuts, dissolves, fades) and frame the person in each on its own, following a face that travels; frames without them stay as they are. none: one box for the whole video.")]
+Faces = Annotated[Literal[FACES_CHOICES], typer.Option("--faces", help="one: the --face-index face of each shot (or --person); all: every person, in one pass.")]
+Person = Annotated[Path | None, typer.Option("--person", help="A photo of the person to edit, in every shot where they appear (needs the identity model: pip install 'dpe-cli[eval]').", show_default=False)]
 Fade = Annotated[float, typer.Option("--fade", min=0.0, max=10.0, help="Seconds over which the edit fades in and out at --edit-start/--edit-end.")]
 
 
@@ -84,9 +89,10 @@ def _run(command: str, given: dict[str, Any]) -> None:
     if json_out:
         print_json(report)
     elif not quiet:
+        framing = f"box {report['box']}" if len(report.get("shots") or ()) < 2 else f"{len(report['shots'])} shots"
         stderr.print(
             f"[green]wrote[/] {report['output']} ({report['frames']} frames, {report['fps']:.3g} fps, "
-            f"{report['duration']:.2f} s, box {report['box']})",
+            f"{report['duration']:.2f} s, {framing})",
             highlight=False,
         )
 
@@ -113,6 +119,9 @@ def edit_expression(
     box_scale: BoxScale = DEFAULT_BOX_SCALE,
     face_index: FaceIndex = 0,
     driver_face_index: DriverFaceIndex = 0,
+    shots: Shots = "auto",
+    faces: Faces = "one",
+    person: Person = None,
     mask: Mask = "face",
     feather: Feather = DEFAULT_FEATHER,
     paste: Paste = "change",
@@ -155,6 +164,8 @@ def edit_pose(
     box_scale: BoxScale = DEFAULT_BOX_SCALE,
     face_index: FaceIndex = 0,
     driver_face_index: DriverFaceIndex = 0,
+    shots: Shots = "auto",
+    person: Person = None,
     edit_start: EditStart = None,
     edit_end: EditEnd = None,
     fade: Fade = 0.25,

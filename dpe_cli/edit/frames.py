@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dpe_cli.edit.casting import Casting, Subject
 from dpe_cli.edit.drivers import Cue
 from dpe_cli.edit.request import EditRequest
 from dpe_cli.edit.stream import StageTimer, timed
@@ -22,41 +23,58 @@ from dpe_cli.video import FrameReader
 
 @dataclass
 class Face:
-    """One face of one output frame: its crop at the model's size, the driver's cue for it
-    (None where the frame is kept), how much of the edit it gets, and, after inference, the
-    edited crop and the reference crop the paste measures the edit against."""
+    """One face of one output frame: its crop at the model's size, how much of the edit it gets,
+    which subject (person in a shot) it is, and, after inference, the edited crop and the
+    reference crop the paste measures the edit against."""
 
     crop: np.ndarray
-    cue: Cue | None
     weight: float
+    subject: Subject
     edited: np.ndarray | None = None
     reference: np.ndarray | None = None
 
 
 @dataclass
 class FrameItem:
-    """One output frame: the full source frame (None when the output is the crop) and its faces."""
+    """One output frame: its number, the full source frame (None when the output is the crop),
+    the driver's cue for it (None where the frame is kept) and its faces."""
 
+    index: int
     frame: np.ndarray | None
+    cue: Cue | None
     faces: list[Face]
 
 
-def video_frames(reader: FrameReader, box: CropBox, cues: Iterator[Cue], request: EditRequest, size: int,
-                 timer: StageTimer, keep_frame: bool) -> Iterator[FrameItem]:
-    """Source frames with their face crop, driver cue and weight. The driver advances only
-    through the edited span, whose first frame meets the driver's first; where the driver ends
-    (``--driver-end stop``) so does the output."""
+def video_frames(reader: FrameReader, casting: Casting, cues: Iterator[Cue], request: EditRequest, size: int,
+                 timer: StageTimer, *, paste: bool, keep_frame: bool) -> Iterator[FrameItem]:
+    """Source frames with the crops of the subjects edited in them, the driver's cue and each
+    face's weight. The driver advances only through the edited span, whose first frame meets
+    the driver's first; where the driver ends (``--driver-end stop``) so does the output. A
+    pasted frame carries only the faces that get some of the edit (the rest of it is kept as
+    it is); a crop output carries one face in every frame, the nearest subject's crop where
+    nobody is edited."""
     for i, frame in enumerate(timed(reader, timer, "decode")):
-        weight = request.span_weight(request.start + i / float(reader.fps))
+        span = request.span_weight(request.start + i / float(reader.fps))
         cue = None
-        if weight is not None:
+        if span is not None:
             cue = next(cues, None)
             if cue is None:
                 return
-        yield FrameItem(frame if keep_frame else None, [Face(crop(frame, box, size), cue, weight or 0.0)])
+        faces = []
+        for subject in casting.active(i):
+            weight = (span or 0.0) * subject.presence(i)
+            if weight > 0 or not paste:
+                faces.append(Face(crop(frame, subject.box_at(i), size), weight, subject))
+        if not paste:
+            if not faces:
+                subject = casting.nearest(i)
+                faces.append(Face(crop(frame, subject.box_at(i), size), 0.0, subject))
+            faces = faces[:1]
+        yield FrameItem(i, frame if keep_frame else None, cue, faces)
 
 
 def portrait_frames(portrait: np.ndarray, cues: Iterator[Cue]) -> Iterator[FrameItem]:
     """A still portrait's crop once per driver cue, fully edited."""
-    for cue in cues:
-        yield FrameItem(None, [Face(portrait, cue, 1.0)])
+    subject = Casting.single(CropBox(0, 0, portrait.shape[0])).subjects[0]
+    for i, cue in enumerate(cues):
+        yield FrameItem(i, None, cue, [Face(portrait, 1.0, subject)])

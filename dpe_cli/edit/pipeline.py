@@ -21,12 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dpe_cli.edit.casting import Cast, Casting, Subject, cast_subjects
 from dpe_cli.edit.compose import Compositor, output_size
 from dpe_cli.edit.drivers import CropFeed, DriverCache, DriverFeed, TrackFeed
 from dpe_cli.edit.frames import FrameItem, portrait_frames, video_frames
 from dpe_cli.edit.framing import Framing, frame_input
+from dpe_cli.edit.findings import find_person, photo_descriptor, shots_report, summary
 from dpe_cli.edit.infer import Inference
 from dpe_cli.edit.request import EditRequest
+from dpe_cli.edit.scan import Scan, clipped, scan_video
 from dpe_cli.edit.stream import Prefetch, Sink, StageTimer, batched
 from dpe_cli.engine import Engine
 from dpe_cli.errors import InputError
@@ -51,6 +54,8 @@ class _Plan:
     timeline: FrameReader
     items: Iterator[FrameItem]
     portrait: tuple[Encoding, torch.Tensor] | None
+    casting: Casting | None = None  # a video's subjects
+    scan: Scan | None = None  # the shots and people, when framed shot by shot
 
     @property
     def still(self) -> bool:
@@ -150,11 +155,30 @@ class EditJob:
         framing = self.framing(driver, role="driver", duration=driver_span)
         return framing, CropFeed(driver, framing.box, fps, r.driver_end, engine, self.timer)
 
+    def _cast(self, source: MediaInfo, span_start: float, span: float | None) -> tuple[Framing, Casting, Scan | None]:
+        """The source video's subjects: shot by shot and person by person (``shots`` auto),
+        or one fixed box for the whole video."""
+        r = self.request
+        if not r.per_shot or source.kind == "image":
+            framing = self.framing(source, role="source", start=span_start, duration=span)
+            return framing, Casting.single(framing.box), None
+        wanted = None
+        if r.person is not None:
+            wanted = photo_descriptor(r.person)
+        scan = scan_video(source, start=r.start, duration=r.duration, shots=r.shots, identity=True, reporter=self.reporter, timer=self.timer)
+        first = round((span_start - r.start) * scan.fps)
+        end = scan.frames if span is None else first + round(span * scan.fps)
+        scan = clipped(scan, first, end)
+        person = None if wanted is None else find_person(scan, wanted, r.person)
+        casting = cast_subjects(scan, Cast(r.box_scale, r.fade, r.faces, r.face_index, person))
+        lead = casting.subjects[0]
+        return Framing(lead.box, scan.frames, scan.frames_with_face), casting, scan
+
     def _plan(self, source: MediaInfo, driver: MediaInfo) -> _Plan:
         r, engine = self.request, self.engine
         assert engine is not None
         span_start, span = self._edited_span(source)
-        source_framing = self.framing(source, role="source", start=span_start, duration=span)
+        source_framing, casting, scan = self._cast(source, span_start, span)
         driver_framing, feed = self._driver(source, driver, span_start, span)
         if source.kind == "image":
             timeline = FrameReader(driver.path)  # the driver sets frames, rate and length
@@ -163,8 +187,11 @@ class EditJob:
             items = portrait_frames(portrait_crop, feed.cues())
             return _Plan(source, driver, source_framing, driver_framing, feed, timeline, items, (encoding, engine.motion_of(encoding)))
         timeline = FrameReader(source.path, start=r.start, duration=r.duration)
-        items = video_frames(timeline, source_framing.box, feed.cues(), r, engine.size, self.timer, keep_frame=bool(r.paste or r.side_by_side))
-        return _Plan(source, driver, source_framing, driver_framing, feed, timeline, items, None)
+        items = video_frames(timeline, casting, feed.cues(), r, engine.size, self.timer, paste=bool(r.paste), keep_frame=bool(r.paste or r.side_by_side))
+        line = summary(scan, casting, r.faces) if scan is not None else None
+        if line:
+            self.reporter.note(line)
+        return _Plan(source, driver, source_framing, driver_framing, feed, timeline, items, None, casting, scan)
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -185,11 +212,7 @@ class EditJob:
         writer = VideoWriter(r.output, width=out_w, height=out_h, fps=fps, crf=r.crf, audio=audio, overwrite=r.overwrite, inputs=(r.source, r.driver))
         if writer.audio_dropped:
             self.reporter.note("a PNG sequence has no audio track; the audio was not kept")
-        paster = (
-            Paster(plan.source_framing.box, source.width, source.height, mask=r.mask, feather=r.feather, method=r.paste_method, fps=float(fps))
-            if r.paste
-            else None
-        )
+        paster = self._pasters(source, float(fps)) if r.paste else None
         inference = Inference(self.engine, r, plan.feed, self.timer, portrait=plan.portrait,
                               model_reference=paster is not None and r.paste_method != "replace" and r.paste_reference == "model",
                               keep_reference=paster is not None)
@@ -204,16 +227,26 @@ class EditJob:
         finally:
             plan.timeline.close()
             stage.close()
-            if paster is not None:
-                paster.close()
+            compose.close()
 
         decode_errors = getattr(plan.timeline, "decode_errors", 0)
         if decode_errors:
             which = "driver" if plan.still else "source"
             self.reporter.note(f"the {which} had {decode_errors} decode error(s): ffmpeg concealed them, so some frames may show damage (re-encode the file to check)")
         self.timer.add("total", time.perf_counter() - began)
-        report = self._report(source, driver, plan.source_framing, plan.driver_framing, output_path, writer, fps, encode.frames, paster, audio)
+        report = self._report(source, driver, plan.source_framing, plan.driver_framing, output_path, writer, fps, encode.frames, compose.fallbacks if r.paste else None, audio)
+        if plan.scan is not None and plan.casting is not None:
+            report.update(shots_report(plan.scan, plan.casting, inference.per_subject, encode.frames))
         return {**report, "batch_size": batch_size, "frames_edited": inference.frames_edited, "decode_errors": decode_errors}
+
+    def _pasters(self, source: MediaInfo, fps: float) -> Callable[[Subject], Paster]:
+        """Makes each subject's paster, at the subject's first box."""
+        r = self.request
+
+        def paster(subject: Subject) -> Paster:
+            return Paster(subject.box_at(subject.first), source.width, source.height, mask=r.mask, feather=r.feather, method=r.paste_method, fps=fps)
+
+        return paster
 
     def _audio(self, source: MediaInfo, driver: MediaInfo, still_source: bool, duration: float | None) -> AudioSource | None:
         choice = self.request.audio
@@ -227,7 +260,7 @@ class EditJob:
             return None
         return AudioSource(driver.path, start=0.0, duration=None)
 
-    def _report(self, source: MediaInfo, driver: MediaInfo, source_framing: Framing, driver_framing: Framing, output: Path, writer: VideoWriter, fps: Fraction, frames: int, paster: Paster | None, audio: AudioSource | None) -> dict:
+    def _report(self, source: MediaInfo, driver: MediaInfo, source_framing: Framing, driver_framing: Framing, output: Path, writer: VideoWriter, fps: Fraction, frames: int, fallbacks: int | None, audio: AudioSource | None) -> dict:
         r = self.request
         return {
             "source": str(source.path),
@@ -242,7 +275,7 @@ class EditJob:
             "driver_box": list(driver_framing.box.as_tuple()),
             "frames_with_face": source_framing.frames_with_face,
             "frames_scanned": source_framing.frames,
-            "mask_fallback_frames": paster.fallbacks if paster is not None else None,
+            "mask_fallback_frames": fallbacks,
             "paste_method": r.paste_method if r.paste else None,
             "paste_reference": r.paste_reference if r.paste and r.paste_method != "replace" else None,
             "mask": r.mask if r.paste else None,

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, PRECISIONS, REFERENCES
+from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, FACES_CHOICES, PRECISIONS, REFERENCES, SHOT_CHOICES
 from dpe_cli.edit.motion import MotionControl
 from dpe_cli.errors import InputError
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE
@@ -72,6 +72,9 @@ class EditRequest:
     edit_start: float | None = None
     edit_end: float | None = None
     fade: float = 0.25
+    shots: str = "auto"
+    faces: str = "one"
+    person: Path | None = None
     motion: MotionControl = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +88,8 @@ class EditRequest:
             ("--precision", self.precision, PRECISIONS),
             ("--paste", self.paste_method, PASTE_METHODS),
             ("--paste-reference", self.paste_reference, REFERENCES),
+            ("--shots", self.shots, SHOT_CHOICES),
+            ("--faces", self.faces, FACES_CHOICES),
         ):
             if value not in choices:
                 raise InputError(f"{name} {value!r} is not valid", f"use one of: {', '.join(choices)}")
@@ -111,11 +116,33 @@ class EditRequest:
             raise InputError("a face index is negative", "0 is the largest face")
         if self.box is not None and self.crop == "none":
             raise InputError("--box and --crop none contradict each other", "give only one of them")
+        if self.person is not None:
+            self.person = Path(self.person)
         if self.paste is None:
             self.paste = self.mode == "expression"
         elif self.paste and self.mode != "expression":
             raise InputError(f"a {self.mode} edit cannot be pasted back", "a new head pose no longer lines up with the frame; the output is the face crop")
-        self.motion = MotionControl(self.strength, self.relative, self.smooth)
+        self._check_casting()
+        self.motion = self.new_motion()
+
+    def _check_casting(self) -> None:
+        """Who is edited: the per-shot choices need shot detection and a detected face."""
+        if self.faces == "all" and self.person is not None:
+            raise InputError("--faces all and --person contradict each other", "give only one of them")
+        if (self.faces == "all" or self.person is not None) and (self.box is not None or self.crop == "none"):
+            raise InputError("--faces all and --person pick faces that are detected", "drop --box / --crop none")
+        if self.faces == "all" and self.paste is False:
+            raise InputError("--faces all needs the edits pasted into the frames", "use `dpe edit-expression`, which pastes back")
+
+    @property
+    def per_shot(self) -> bool:
+        """Whether the source video is framed shot by shot and person by person."""
+        return self.shots == "auto" and self.crop != "none" and self.box is None
+
+    def new_motion(self) -> MotionControl:
+        """A fresh motion control (its relative anchor and smoothing state start over): one per
+        edited person, so one person's motion never leaks into another's."""
+        return MotionControl(self.strength, self.relative, self.smooth)
 
     def span_weight(self, t: float) -> float | None:
         """How much of the edit the frame at ``t`` (seconds of the source) gets: None outside

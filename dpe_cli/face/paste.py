@@ -208,6 +208,14 @@ class Paster(Closing):
         self._mover = _DetailMover(OneEuroFilter(fps) if smooth else None) if method == "change" else None
         self._mesh = FaceMesh(static_image_mode=False) if self.regions != ("box",) else None
 
+    def move_to(self, box: CropBox) -> None:
+        """Follow a moving box (of the same side: the masks are drawn at that size); the
+        landmark track goes on, as the landmarks are kept relative to the box."""
+        if box.size != self.box.size:
+            raise ValueError(f"a moving box keeps its side: {box.size} != {self.box.size}")
+        self.box = box
+        self._visible = box_in_frame(box, self.frame_w, self.frame_h)
+
     def _feathered(self, region: np.ndarray) -> np.ndarray:
         soft = feather(region, self.feather * region.shape[0])
         return cv2.resize(soft, (self.box.size, self.box.size), interpolation=cv2.INTER_LINEAR)
