@@ -96,7 +96,7 @@ def run(
         line = f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed of {summary.taken} jobs (worker {summary.worker})"
         colour = "red" if summary.failed else "green"
         hint = f"; {summary.not_retried} failed before and were not redone: pass --retry-failed to redo them" if summary.not_retried else ""
-        stderr.print(f"[{colour}]{line}[/]{hint}; records in {summary.results}", highlight=False)
+        stderr.print(f"[{colour}]{line}[/]{hint}; records in {summary.results}", highlight=False, soft_wrap=True)
     raise typer.Exit(summary.exit_code)
 
 
@@ -114,13 +114,13 @@ def status(
         print_json(state.as_dict())
         return
     stderr.print(f"{state.done} done, {state.failed} failed, {state.pending} pending of {state.planned} jobs "
-                 f"({state.frames} frames, {state.seconds:.1f} s of editing; workers: {_some(state.workers) or 'none'})", highlight=False)
+                 f"({state.frames} frames, {state.seconds:.1f} s of editing; workers: {_some(state.workers) or 'none'})", highlight=False, soft_wrap=True)
     for reason, count in sorted(state.reasons.items(), key=lambda kv: -kv[1]):
-        stderr.print(f"  {count} x {reason}", highlight=False)
+        stderr.print(f"  {count} x {reason}", highlight=False, soft_wrap=True)
     if state.missing_workers:
-        stderr.print(f"  never started: {len(state.missing_workers)} worker(s), {_some(state.missing_workers)} (their jobs are pending)", highlight=False)
+        stderr.print(f"  never started: {len(state.missing_workers)} worker(s), {_some(state.missing_workers)} (their jobs are pending)", highlight=False, soft_wrap=True)
     if state.unreadable:
-        stderr.print(f"  could not read: {_some(state.unreadable)}", highlight=False)
+        stderr.print(f"  could not read: {_some(state.unreadable)}", highlight=False, soft_wrap=True)
 
 
 def _some(names: list[str], shown: int = 5) -> str:
