@@ -27,6 +27,15 @@ from dpe_cli.weights import Located, locate_weights, model_note
 Faces = list[np.ndarray] | torch.Tensor
 
 
+def run_device(device: str | torch.device, precision: str) -> torch.device:
+    """The device a run at ``precision`` uses; refused here when this machine cannot (fp16
+    needs CUDA), so that a batch can ask before it loads anything."""
+    target = resolve_device(device)
+    if precision == "fp16" and target.type != "cuda":
+        raise InputError("fp16 precision needs a CUDA device", "use bf16 on a CPU")
+    return target
+
+
 @dataclass
 class Engine:
     """The loaded model and how to run it.
@@ -47,9 +56,7 @@ class Engine:
     def load(cls, weights: str | Path | None, device: str | torch.device = "auto", precision: str = "fp32", *, channels_last: bool = True) -> Engine:
         """Load the weights for inference; ``$DPE_THREADS`` sets torch's thread count."""
         located = locate_weights(weights)
-        target = resolve_device(device)
-        if precision == "fp16" and target.type != "cuda":
-            raise InputError("fp16 precision needs a CUDA device", "use bf16 on a CPU")
+        target = run_device(device, precision)
         threads = os.environ.get("DPE_THREADS")
         if threads:
             if not threads.isdigit() or int(threads) < 1:

@@ -14,14 +14,18 @@ import csv
 import io
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from dpe_cli.batch.results import written_outputs
 from dpe_cli.choices import VIDEO_SUFFIXES
 from dpe_cli.edit.commands import ALIASES, COMMANDS, build_request, option_names
 from dpe_cli.edit.request import EditRequest
 from dpe_cli.errors import InputError
+from dpe_cli.inputs import InputFiles
 
 REQUIRED = ("source", "driver", "output")
 
@@ -39,11 +43,29 @@ class Job:
     command: str
     request: EditRequest
     options: dict[str, Any] = field(default_factory=dict)  # as given (after defaults), for the fingerprint
+    manifest: str = "the manifest"  # its name in messages
 
-    @property
+    @cached_property
     def key(self) -> str:
         """What identifies the job across runs: its output."""
         return str(Path(self.request.output).expanduser().resolve())
+
+    def where(self) -> str:
+        """``jobs.jsonl line 3``: how messages name the job."""
+        return f"{self.manifest} line {self.line}"
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique (json keeps the last of two silently)."""
+    counts = Counter(key for key, _ in pairs)
+    repeated = [key for key, n in counts.items() if n > 1]
+    if repeated:
+        raise _DuplicateKey(repeated[0])
+    return dict(pairs)
 
 
 def _rows(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
@@ -56,9 +78,11 @@ def _rows(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
             if not raw.strip() or raw.lstrip().startswith("#"):
                 continue
             try:
-                value = json.loads(raw)
+                value = json.loads(raw, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as exc:
                 raise ManifestError(f"{name} line {number}: not valid JSON ({exc.msg})", "write one JSON object per line") from None
+            except _DuplicateKey as exc:
+                raise ManifestError(f"{name} line {number}: field {exc.args[0]!r} is given twice", "give each field once") from None
             if not isinstance(value, dict):
                 raise ManifestError(f"{name} line {number}: not a JSON object", 'write {"source": ..., "driver": ..., "output": ...}')
             rows.append((number, value))
@@ -67,6 +91,9 @@ def _rows(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
     if not reader.fieldnames:
         raise ManifestError(f"{name} is empty", "give one job per line, as JSON lines or CSV with a header row")
     header = [h.strip() for h in reader.fieldnames]
+    repeated = [h for h, n in Counter(header).items() if n > 1]
+    if repeated:
+        raise ManifestError(f"{name} line 1: column {repeated[0]!r} is given twice", "give each column once")
     reader.fieldnames = header
     for row in reader:
         number = reader.line_num
@@ -110,7 +137,7 @@ def make_jobs(rows: list[tuple[int, dict[str, Any]]], base: Path, defaults: dict
             request = build_request(command, paths["source"], paths["driver"], paths["output"], **options)
         except InputError as exc:
             raise ManifestError(f"{name} line {number}: {exc.message}", exc.hint) from None
-        job = Job(len(jobs), number, command, request, options)
+        job = Job(len(jobs), number, command, request, options, name)
         if job.key in seen:
             raise ManifestError(f"{name} line {number}: output {paths['output']} is also line {seen[job.key]}'s", "give every job its own output")
         seen[job.key] = number
@@ -136,18 +163,29 @@ def read_manifest(path: str, defaults: dict[str, Any]) -> list[Job]:
     return make_jobs(_rows(text, name), base, defaults, name)
 
 
-def folder_jobs(folder: Path, driver: Path, out_dir: Path, defaults: dict[str, Any]) -> list[Job]:
-    """The shorthand: every video of ``folder`` driven by one driver into ``out_dir``."""
+def folder_jobs(folder: Path, driver: Path, out_dir: Path, defaults: dict[str, Any], results: Path | None = None) -> list[Job]:
+    """The shorthand: every video of ``folder`` driven by one driver into ``out_dir``.
+
+    Not taken as sources (compared by identity): what a batch wrote (the done records in
+    ``results``), the driver, and a video that one of the jobs would write; so a rerun into the
+    same folder finds the same jobs instead of editing its own outputs."""
     folder, out_dir = folder.expanduser(), out_dir.expanduser()
     if not folder.is_dir():
         raise ManifestError(f"{folder}: not a folder", "give the folder of videos to edit")
-    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    videos = sorted(p.resolve() for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
     if not videos:
         raise ManifestError(f"{folder}: no videos ({', '.join(VIDEO_SUFFIXES)})", "check the folder")
     if not out_dir.is_dir():
         raise ManifestError(f"{out_dir}: output folder does not exist", "create it first")
     command = str(defaults.get("command", "edit-expression"))
     tag = {"edit-expression": "expression", "edit-pose": "pose", "reenact": "reenact"}.get(command, "edit")
-    rows = [(i + 1, {"source": str(v.resolve()), "driver": str(driver.expanduser().resolve()), "output": str((out_dir / f"{v.stem}-{tag}.mp4").resolve())})
+    driver = driver.expanduser().resolve()
+    not_sources = InputFiles([driver, *(written_outputs(results) if results is not None else ())])
+    videos = [v for v in videos if not_sources.find(v) is None]
+    would_write = InputFiles(out_dir.resolve() / f"{v.stem}-{tag}.mp4" for v in videos)
+    videos = [v for v in videos if would_write.find(v) is None]
+    if not videos:
+        raise ManifestError(f"{folder}: no videos to edit besides the driver and this batch's outputs", "check the folder")
+    rows = [(i + 1, {"source": str(v), "driver": str(driver), "output": str(out_dir.resolve() / f"{v.stem}-{tag}.mp4")})
             for i, v in enumerate(videos)]
     return make_jobs(rows, Path.cwd(), defaults, f"folder {folder}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dpe_cli.batch.check import check_batch
 from dpe_cli.batch.manifest import Job
 from dpe_cli.batch.results import ResultLog, fingerprint, latest_records
 from dpe_cli.batch.shard import Shard
@@ -32,6 +33,7 @@ class BatchSummary:
     done: int = 0  # finished in this run
     skipped: int = 0  # already done with the same fingerprint
     failed: int = 0  # failed in this run, or earlier and not retried
+    not_retried: int = 0  # of those, the ones that failed earlier (--retry-failed redoes them)
     frames: int = 0
     seconds: float = 0.0
     results: str = ""
@@ -66,14 +68,18 @@ def run_batch(
     force: bool = False,
     reporter: Reporter | None = None,
 ) -> BatchSummary:
-    """Run this worker's share of ``jobs``, recording each outcome in ``results``."""
+    """Run this worker's share of ``jobs``, recording each outcome in ``results``. Every job
+    of the batch is checked first (:func:`~dpe_cli.batch.check.check_batch`): a job that would
+    be refused at run time refuses the batch before anything is written."""
     reporter = reporter or Reporter()
+    folder = results.expanduser()
+    previous = latest_records(folder) if folder.is_dir() else {}
+    inputs = check_batch(jobs, [k for k, r in previous.items() if r["status"] == "done"])
     log = ResultLog(results, shard.name)
     mine = [job for job in jobs if shard.takes(job.index)]
     weights = {job.key: resolve_weights(job.request.weights) for job in mine}
     planned = [(job, fingerprint(job, weights[job.key])) for job in mine]
-    log.write_plan(planned)
-    previous = latest_records(log.folder)
+    log.write_plan(planned, shard, len(jobs))
     summary = BatchSummary(jobs=len(jobs), worker=shard.name, taken=len(mine), results=str(log.path))
     engines: dict[tuple, Engine] = {}
     drivers = DriverCache()
@@ -89,6 +95,7 @@ def run_batch(
                 continue
             if same and before["status"] == "failed" and not retry_failed:
                 summary.failed += 1
+                summary.not_retried += 1
                 summary.failures.append({"line": job.line, "output": job.key, "error": before.get("error"), "earlier": True})
                 overall.advance()
                 continue
@@ -100,7 +107,7 @@ def run_batch(
                 if key not in engines:
                     engines[key] = Engine.load(weights[job.key], request.device, request.precision)
                     engines[key].announce(reporter)
-                report = EditJob(request, reporter, engines[key], drivers).run()
+                report = EditJob(request, reporter, engines[key], drivers, inputs).run()
             except DPEError as exc:
                 entry = log.record(job, fp, "failed", exit_code=exc.exit_code, error=exc.one_line(), error_type=type(exc).__name__)
             except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the batch

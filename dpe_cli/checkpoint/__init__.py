@@ -30,6 +30,7 @@ from dpe_cli.checkpoint.official import (
 )
 from dpe_cli.device import resolve_device
 from dpe_cli.errors import OutputExistsError
+from dpe_cli.inputs import InputFiles
 from dpe_cli.model import DPE, DPEConfig
 from dpe_cli.weights import (
     WEIGHTS_DIR,
@@ -122,8 +123,14 @@ def _save_converted(model: DPE, info: CheckpointInfo, target: Path) -> None:
     save_model(model, target, {"converted_from": info.path.name, "source_sha256": info.sha256})
 
 
-def convert(source: str | Path, target: str | Path) -> CheckpointInfo:
-    """Official ``dpe.pt`` (or any readable checkpoint) -> our safetensors file."""
+def convert(source: str | Path, target: str | Path, *, overwrite: bool = True) -> CheckpointInfo:
+    """Official ``dpe.pt`` (or any readable checkpoint) -> our safetensors file. The target may
+    never be the source (compared by identity: a link to it counts as it), whatever
+    ``overwrite`` says; that is refused before anything is read."""
+    target = Path(target).expanduser()
+    InputFiles([source]).refuse(target.resolve())
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target} already exists", "pass -y/--overwrite to replace it")
     model, info = read_checkpoint(source)
     _save_converted(model, info, Path(target))
     return read_checkpoint(target)[1]

@@ -84,7 +84,7 @@ def run(
     if manifest is None:
         if any(v is None for v in shorthand):
             raise InputError("no manifest given", "give MANIFEST (or -), or all of --folder, --driver and --out-dir")
-        jobs = folder_jobs(folder, driver, out_dir, defaults)  # type: ignore[arg-type]
+        jobs = folder_jobs(folder, driver, out_dir, defaults, results)  # type: ignore[arg-type]
     else:
         jobs = read_manifest(manifest, defaults)
     worker = shard_from(shard)
@@ -92,10 +92,11 @@ def run(
         summary = run_batch(jobs, results, worker, retry_failed=retry_failed, force=force, reporter=reporter)
     if json_out:
         print_json(summary.as_dict())
-    elif not quiet:
+    if (not json_out and not quiet) or summary.exit_code:  # a failing batch says so even with -q
         line = f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed of {summary.taken} jobs (worker {summary.worker})"
         colour = "red" if summary.failed else "green"
-        stderr.print(f"[{colour}]{line}[/]; records in {summary.results}", highlight=False)
+        hint = f"; {summary.not_retried} failed before and were not redone: pass --retry-failed to redo them" if summary.not_retried else ""
+        stderr.print(f"[{colour}]{line}[/]{hint}; records in {summary.results}", highlight=False, soft_wrap=True)
     raise typer.Exit(summary.exit_code)
 
 
@@ -113,9 +114,19 @@ def status(
         print_json(state.as_dict())
         return
     stderr.print(f"{state.done} done, {state.failed} failed, {state.pending} pending of {state.planned} jobs "
-                 f"({state.frames} frames, {state.seconds:.1f} s of editing; workers: {', '.join(state.workers) or 'none'})", highlight=False)
+                 f"({state.frames} frames, {state.seconds:.1f} s of editing; workers: {_some(state.workers) or 'none'})", highlight=False, soft_wrap=True)
     for reason, count in sorted(state.reasons.items(), key=lambda kv: -kv[1]):
-        stderr.print(f"  {count} x {reason}", highlight=False)
+        stderr.print(f"  {count} x {reason}", highlight=False, soft_wrap=True)
+    if state.missing_workers:
+        stderr.print(f"  never started: {len(state.missing_workers)} worker(s), {_some(state.missing_workers)} (their jobs are pending)", highlight=False, soft_wrap=True)
+    if state.unreadable:
+        stderr.print(f"  could not read: {_some(state.unreadable)}", highlight=False, soft_wrap=True)
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """The first few names, and how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dpe_cli.cli.common import DebugOption, JsonOption, WeightsOption, print_json, stderr
-from dpe_cli.errors import InputError, OutputExistsError
+from dpe_cli.errors import InputError
 from dpe_cli.weights import describe_lookup
 
 if TYPE_CHECKING:
@@ -111,14 +111,13 @@ def convert_command(
     json_out: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Convert a checkpoint to dpe's safetensors format (config inside, no pickle to load)."""
+    """Convert a checkpoint to dpe's safetensors format (config inside, no pickle to load).
+    The output may never be the input (nor a link to it), even with -y."""
     from dpe_cli.checkpoint import convert
 
     if output.suffix != ".safetensors":
         raise InputError(f"output {output} must end in .safetensors", "e.g. -o weights/dpe.safetensors")
-    if output.exists() and not overwrite:
-        raise OutputExistsError(f"{output} already exists", "pass -y/--overwrite to replace it")
-    info = convert(source, output)
+    info = convert(source, output, overwrite=overwrite)
     if json_out:
         print_json(_describe(info))
     else:

@@ -35,6 +35,7 @@ from dpe_cli.engine import Engine
 from dpe_cli.errors import InputError
 from dpe_cli.face.crop import crop
 from dpe_cli.face.paste import Paster
+from dpe_cli.inputs import InputFiles
 from dpe_cli.model import Encoding
 from dpe_cli.progress import Reporter, Stage
 from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, probe, read_image
@@ -98,8 +99,10 @@ def stream(items: Iterator[FrameItem], inference: Callable[[list[FrameItem]], No
 class EditJob:
     """One run of an editing request; ``run`` returns the report (the CLI's ``--json``)."""
 
-    def __init__(self, request: EditRequest, reporter: Reporter | None = None, engine: Engine | None = None, drivers: DriverCache | None = None) -> None:
+    def __init__(self, request: EditRequest, reporter: Reporter | None = None, engine: Engine | None = None, drivers: DriverCache | None = None,
+                 inputs: InputFiles | None = None) -> None:
         self.request = request
+        self.inputs = inputs  # what the output may never be (a batch: every job's inputs); None: source and driver
         self.reporter = reporter or Reporter()
         self.engine = engine
         self.drivers = drivers
@@ -197,7 +200,8 @@ class EditJob:
     def run(self) -> dict:
         r = self.request
         began = time.perf_counter()
-        output_path = check_output_path(r.output, r.overwrite, inputs=(r.source, r.driver))
+        inputs = self.inputs if self.inputs is not None else (r.source, r.driver)
+        output_path = check_output_path(r.output, r.overwrite, inputs=inputs)
         source, driver = self._probe_inputs()
         if self.engine is None:
             self.engine = Engine.load(r.weights, r.device, r.precision)
@@ -209,7 +213,7 @@ class EditJob:
         out_w, out_h = output_size(bool(r.paste), source.width, source.height, size, r.side_by_side)
 
         audio = self._audio(source, driver, plan.still, None if plan.still else r.duration)
-        writer = VideoWriter(r.output, width=out_w, height=out_h, fps=fps, crf=r.crf, audio=audio, overwrite=r.overwrite, inputs=(r.source, r.driver))
+        writer = VideoWriter(r.output, width=out_w, height=out_h, fps=fps, crf=r.crf, audio=audio, overwrite=r.overwrite, inputs=inputs)
         if writer.audio_dropped:
             self.reporter.note("a PNG sequence has no audio track; the audio was not kept")
         paster = self._pasters(source, float(fps)) if r.paste else None

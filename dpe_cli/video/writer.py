@@ -34,6 +34,7 @@ import ffmpeg
 import numpy as np
 
 from dpe_cli.errors import DPEError, InputError, OutputExistsError
+from dpe_cli.inputs import InputFiles
 from dpe_cli.video.probe import as_fraction, ffmpeg_exe, ffmpeg_reason, ffmpeg_url, has_audio
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -62,23 +63,6 @@ def is_folder_target(path: str | Path) -> bool:
     return text.endswith(("/", os.sep)) or Path(text).expanduser().is_dir()
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # either is missing: they cannot be one file
-        return False
-
-
-def _refuse_inputs(p: Path, folder: bool, inputs: Sequence[str | Path]) -> None:
-    """An output that is an input (by identity: hard links and symlinks too), or a frames
-    folder holding one, would destroy what the user gave us; no flag allows that."""
-    for given in inputs:
-        source = Path(given).expanduser().resolve()
-        if _same_file(p, source) or (folder and p in source.parents):
-            what = "holds the input" if folder and p != source else "is the input"
-            raise InputError(f"output {p} {what} {given}", "choose another output path; an input is never overwritten")
-
-
 def _make_private_dir(folder: Path) -> Path:
     """A fresh 0700 folder in ``folder`` whose name embeds our PID (for stale cleanup)."""
     try:
@@ -87,7 +71,7 @@ def _make_private_dir(folder: Path) -> Path:
         raise InputError(f"cannot write in the output folder {folder} ({exc.strerror or exc})", "choose a writable folder for the output") from exc
 
 
-def _check_writable(folder: Path) -> None:
+def check_writable(folder: Path) -> None:
     """Fail now, not after the long work: try to create (and remove) the temporary folder."""
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"cannot write in the output folder {folder} (permission denied)", "choose a writable folder for the output")
@@ -95,11 +79,31 @@ def _check_writable(folder: Path) -> None:
         _make_private_dir(folder).rmdir()
 
 
-def check_output_path(path: str | Path, overwrite: bool, *, inputs: Sequence[str | Path] = ()) -> Path:
+def check_encoding(crf: int, preset: str = "medium") -> None:
+    """The encoder's settings, checked before any work (the writer checks them again)."""
+    if not 0 <= crf <= 51:
+        raise InputError(f"crf must be between 0 and 51, got {crf}", "18 is near lossless")
+    if preset not in X264_PRESETS:
+        choices = ", ".join(X264_PRESETS)
+        raise InputError(f"unknown x264 preset {preset!r}", f"use one of {choices}")
+
+
+Inputs = Sequence[str | Path] | InputFiles
+
+
+def check_output_path(path: str | Path, overwrite: bool, *, inputs: Inputs = ()) -> Path:
     """Validate an output path before any long work; returns it resolved.
 
     The output may not be any of ``inputs`` (nor a frames folder holding one), and its folder
-    must be writable. Video files need a .mp4, .mov or .mkv suffix. A PNG-sequence folder may
+    must be writable (see :func:`check_output_target` for the rest)."""
+    p = check_output_target(path, overwrite, inputs=inputs)
+    check_writable(p.parent)
+    return p
+
+
+def check_output_target(path: str | Path, overwrite: bool, *, inputs: Inputs = ()) -> Path:
+    """:func:`check_output_path` without the probe of the folder (a batch probes each folder
+    once). Video files need a .mp4, .mov or .mkv suffix. A PNG-sequence folder may
     exist if it is empty; one that holds only ``frame_NNNNNN.png`` files is replaced with
     ``overwrite``; any other non-empty folder is refused even then, so a mistyped path never
     wipes data.
@@ -108,7 +112,7 @@ def check_output_path(path: str | Path, overwrite: bool, *, inputs: Sequence[str
     p = Path(path).expanduser().resolve()
     if not p.parent.is_dir():
         raise InputError(f"{p.parent}: output folder does not exist", "create it first")
-    _refuse_inputs(p, folder, inputs)
+    (inputs if isinstance(inputs, InputFiles) else InputFiles(inputs)).refuse(p, folder)
     if folder:
         if p.exists() and not p.is_dir():
             raise InputError(f"{p}: exists and is not a folder", "drop the trailing /")
@@ -127,7 +131,6 @@ def check_output_path(path: str | Path, overwrite: bool, *, inputs: Sequence[str
             )
         if p.exists() and not overwrite:
             raise OutputExistsError(f"{p}: already exists", "pass --overwrite to replace it")
-    _check_writable(p.parent)
     return p
 
 
@@ -207,17 +210,13 @@ class VideoWriter:
         audio: AudioSource | None = None,
         overwrite: bool = False,
         preset: str = "medium",
-        inputs: Sequence[str | Path] = (),
+        inputs: Inputs = (),
     ) -> None:
         if width <= 0 or height <= 0 or fps <= 0:
             raise ValueError(f"need positive width, height and fps, got {width}x{height} @ {fps}")
-        if not 0 <= crf <= 51:
-            raise InputError(f"crf must be between 0 and 51, got {crf}", "18 is near lossless")
-        if preset not in X264_PRESETS:
-            choices = ", ".join(X264_PRESETS)
-            raise InputError(f"unknown x264 preset {preset!r}", f"use one of {choices}")
+        check_encoding(crf, preset)
         self.folder = is_folder_target(path)
-        self.inputs = tuple(inputs)
+        self.inputs = inputs if isinstance(inputs, InputFiles) else tuple(inputs)
         self.path = check_output_path(path, overwrite, inputs=self.inputs)
         remove_stale_partials(self.path.parent)
         self.width, self.height = width, height

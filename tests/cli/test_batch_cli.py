@@ -1,10 +1,11 @@
 """``dpe batch`` end to end: failure isolation, resume, folder shorthand, stdin, a kill mid-job,
-and two workers under torchrun."""
+two workers under torchrun; crossing jobs, the --retry-failed hint, and status's text."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,3 +130,40 @@ def test_two_workers_under_torchrun_split_the_jobs(tiny_weights, clips, tmp_path
     assert outputs == {"0-of-2": {"a.mp4", "c.mp4"}, "1-of-2": {"b.mp4", "d.mp4"}}
     state = batch_status(tmp_path / "res")
     assert (state.done, state.failed, state.pending, sorted(state.workers)) == (4, 0, 0, ["0-of-2", "1-of-2"])
+
+
+def test_crossing_jobs_exit_2_in_one_line_and_keep_both_videos(tiny_weights, clips, tmp_path):
+    for name in ("A", "B"):
+        shutil.copy(clips / f"{name.lower()}.mp4", tmp_path / f"{name}.mp4")
+    before = {n: (tmp_path / n).read_bytes() for n in ("A.mp4", "B.mp4")}
+    manifest = write_jsonl(tmp_path / "jobs.jsonl", [
+        {"source": "A.mp4", "driver": "B.mp4", "output": "B.mp4"},
+        {"source": "B.mp4", "driver": "A.mp4", "output": "A.mp4"},
+    ])
+    result = run_dpe("batch", str(manifest), "--results", str(tmp_path / "R"), "-w", str(tiny_weights), "-y")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "line 1" in result.stderr, result.stderr
+    assert {n: (tmp_path / n).read_bytes() for n in before} == before and not (tmp_path / "R").exists()
+
+
+def test_a_quiet_rerun_with_earlier_failures_says_so_in_one_line(tiny_weights, tmp_path):
+    manifest = write_jsonl(tmp_path / "jobs.jsonl", [{"source": "missing.mp4", "driver": "drv.mp4", "output": "o.mp4"}])
+    command = ("batch", str(manifest), "--results", str(tmp_path / "R"), "-w", str(tiny_weights), "-q")
+    assert run_dpe(*command).returncode == 1
+    again = run_dpe(*command)
+    assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1, again.stderr
+    assert "0 done, 0 already done, 1 failed" in again.stderr and "pass --retry-failed" in again.stderr
+
+
+def test_status_text_names_unstarted_workers_unreadable_files_and_a_manifest(tmp_path):
+    results = tmp_path / "R"
+    results.mkdir()
+    jobs = [{"output": "/o/a.mp4", "index": 0, "line": 1, "fingerprint": "f"}]
+    (results / "plan-0-of-2.json").write_text(json.dumps({"worker": "0-of-2", "rank": 0, "world": 2, "total": 2, "jobs": jobs}))
+    (results / "results-0-of-2.jsonl").write_text(json.dumps({"output": "/o/a.mp4", "status": "done", "fingerprint": "f", "finished": 1}) + "\n{cut\n")
+    status = run_dpe("batch", "status", str(results))
+    assert status.returncode == 0, status.stderr
+    assert "1 done, 0 failed, 1 pending of 2 jobs" in status.stderr
+    assert "never started: 1 worker(s), 1-of-2" in status.stderr and "could not read: results-0-of-2.jsonl line 2" in status.stderr
+    manifest = write_jsonl(tmp_path / "jobs.jsonl", [{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4"}])
+    wrong = run_dpe("batch", "status", str(manifest))
+    assert wrong.returncode == 2 and "is a manifest" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1

@@ -59,3 +59,18 @@ def test_cli_weights_path_and_install(tmp_path: Path, tiny_weights: Path) -> Non
     assert data["note"] is None and [p["origin"] for p in data["searched"]][3] == "user folder"
     info = json.loads(run_dpe("info", "--json", cwd=tmp_path, env=env).stdout)
     assert info["weights"]["selected"] == data["selected"]
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_cli_convert_never_replaces_its_input(tiny_weights, tmp_path, link):
+    """-o the input itself, or a link to it, with -y: exit 2, one line, the input untouched."""
+    source = tmp_path / "w.safetensors"
+    source.write_bytes(tiny_weights.read_bytes())
+    target = source
+    if link != "same":
+        target = tmp_path / "link.safetensors"
+        target.symlink_to(source) if link == "symlink" else os.link(source, target)
+    result = run_dpe("weights", "convert", str(source), "-o", str(target), "-y")
+    assert result.returncode == 2 and "is the input" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert source.read_bytes() == tiny_weights.read_bytes() and (link != "symlink" or target.is_symlink())

@@ -1,0 +1,62 @@
+"""What a batch's jobs would refuse at run time, checked for all of them before any job runs.
+
+Each line's request was checked when the manifest was read (:func:`~dpe_cli.batch.manifest.make_jobs`);
+here come what only the whole batch or this machine can say, through the same checks a single
+edit makes: every output against every job's source and driver (a batch's inputs are all of
+them, compared by identity), the output's type, folder and existence, the encoder's settings,
+the weights file, the device and the precision. The sources and drivers themselves (a missing,
+corrupt or faceless video) are each job's own: such a job fails alone and the batch goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Hashable
+from pathlib import Path
+from dpe_cli.batch.manifest import Job, ManifestError
+from dpe_cli.engine import run_device
+from dpe_cli.errors import InputError
+from dpe_cli.inputs import InputFiles
+from dpe_cli.video.writer import check_encoding, check_output_target, check_writable
+from dpe_cli.weights import locate_weights
+
+
+def batch_inputs(jobs: list[Job]) -> InputFiles:
+    """Every job's source and driver: the files no job's output may be."""
+    inputs = InputFiles()
+    for job in jobs:
+        inputs.add(job.request.source, f"{job.request.source} (source of {job.where()})")
+        inputs.add(job.request.driver, f"{job.request.driver} (driver of {job.where()})")
+    return inputs
+
+
+def _once(jobs: list[Job], value: Callable[[Job], tuple[Hashable, ...]], check: Callable[..., object]) -> None:
+    """Run ``check(*value(job))`` once per distinct value, naming the first job that gives it."""
+    seen: set[tuple[Hashable, ...]] = set()
+    for job in jobs:
+        key = value(job)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            check(*key)
+        except InputError as exc:
+            raise ManifestError(f"{job.where()}: {exc.message}", exc.hint) from None
+
+
+def check_batch(jobs: list[Job], written: Collection[str] = ()) -> InputFiles:
+    """Refuse the batch (:class:`ManifestError`, naming the line) if any job would be refused at
+    run time; ``written`` are the outputs this batch wrote before (they may be replaced).
+    Returns the batch's inputs, for the check repeated when each output is moved into place."""
+    inputs = batch_inputs(jobs)
+    ours = set(written)
+    for job in jobs:
+        r = job.request
+        try:
+            check_output_target(r.output, r.overwrite or job.key in ours, inputs=inputs)
+            check_encoding(r.crf)
+        except InputError as exc:
+            raise ManifestError(f"{job.where()}: {exc.message}", exc.hint) from None
+    _once(jobs, lambda job: (Path(job.key).parent,), check_writable)
+    _once(jobs, lambda job: (job.request.weights,), locate_weights)
+    _once(jobs, lambda job: (job.request.device, job.request.precision), run_device)
+    return inputs
