@@ -17,7 +17,7 @@ from dpe_cli.cli.common import (
     print_json,
     stderr,
 )
-from dpe_cli.cli.edit_cmd import BoxScale, DriverFaceIndex, FaceIndex, Feather, Mask
+from dpe_cli.cli.edit_cmd import BoxScale, DriverFaceIndex, FaceIndex, Faces, Feather, Mask, Person, Shots
 
 
 def preview(
@@ -31,6 +31,9 @@ def preview(
     box_scale: BoxScale = DEFAULT_BOX_SCALE,
     face_index: FaceIndex = 0,
     driver_face_index: DriverFaceIndex = 0,
+    shots: Shots = "auto",
+    faces: Faces = "one",
+    person: Person = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing PNG.")] = False,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
@@ -38,23 +41,28 @@ def preview(
 ) -> None:
     """Write one PNG to check framing and paste-back in seconds, before a long edit.
 
-    On frames spread over SOURCE it shows the detected faces, the fixed crop box and the
-    paste-back mask; then the driver's box, the crops the model sees and one edited frame.
+    It frames SOURCE as the edit would: one frame from the middle of each shot (--shots auto)
+    with each edited person's box and number, or frames spread over a one-shot video, with
+    the detected faces and the paste-back mask; then the driver's box, the crops the model
+    sees and one edited frame.
     """
     from dpe_cli.preview import preview as make_preview
+    from dpe_cli.progress import RichReporter
 
-    report = make_preview(
-        source, output or Path.cwd() / f"{source.stem}-preview.png", driver=driver, weights=weights, mask=mask,
-        feather=feather, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
-        device=device, overwrite=overwrite,
-    )  # fmt: skip
+    with RichReporter(stderr, quiet=quiet) as reporter:
+        report = make_preview(
+            source, output or Path.cwd() / f"{source.stem}-preview.png", driver=driver, weights=weights, mask=mask,
+            feather=feather, box_scale=box_scale, face_index=face_index, driver_face_index=driver_face_index,
+            shots=shots, faces=faces, person=person, device=device, overwrite=overwrite, reporter=reporter,
+        )  # fmt: skip
     if json_out:
         print_json({
             "output": report.output, "source_box": report.source_box, "driver_box": report.driver_box,
-            "times": report.times, "weights": report.weights,
+            "times": report.times, "weights": report.weights, "shots": report.shots, "notes": report.notes,
         })  # fmt: skip
     elif not quiet:
-        stderr.print(f"[green]wrote[/] {report.output} (box {report.source_box}, model {report.weights.name})", highlight=False)
+        framing = f"{len(report.shots)} shots" if len(report.shots) > 1 else f"box {report.source_box}"
+        stderr.print(f"[green]wrote[/] {report.output} ({framing}, model {report.weights.name})", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

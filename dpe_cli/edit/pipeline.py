@@ -96,6 +96,27 @@ def stream(items: Iterator[FrameItem], inference: Callable[[list[FrameItem]], No
         source.close()
 
 
+def cast_source(source: MediaInfo, r: EditRequest, span_start: float, span: float | None, reporter: Reporter,
+                timer: StageTimer) -> tuple[Framing, Casting, Scan | None]:
+    """The source's subjects over the edited span (``span_start``, ``span`` seconds; None: to
+    the end): shot by shot and person by person (``shots`` auto), or one fixed box for the
+    whole video or a still. ``dpe preview`` frames with this too, so it shows what runs."""
+    if not r.per_shot or source.kind == "image":
+        framing = frame_input(source, r, "source", reporter, timer, start=span_start, duration=span)
+        return framing, Casting.single(framing.box), None
+    wanted = None
+    if r.person is not None:
+        wanted = photo_descriptor(r.person)
+    scan = scan_video(source, start=r.start, duration=r.duration, shots=r.shots, identity=True, reporter=reporter, timer=timer)
+    first = round((span_start - r.start) * scan.fps)
+    end = scan.frames if span is None else first + round(span * scan.fps)
+    scan = clipped(scan, first, end)
+    person = None if wanted is None else find_person(scan, wanted, r.person)
+    casting = cast_subjects(scan, Cast(r.box_scale, r.fade, r.faces, r.face_index, person))
+    lead = casting.subjects[0]
+    return Framing(lead.box, scan.frames, scan.frames_with_face), casting, scan
+
+
 class EditJob:
     """One run of an editing request; ``run`` returns the report (the CLI's ``--json``)."""
 
@@ -158,30 +179,11 @@ class EditJob:
         framing = self.framing(driver, role="driver", duration=driver_span)
         return framing, CropFeed(driver, framing.box, fps, r.driver_end, engine, self.timer)
 
-    def _cast(self, source: MediaInfo, span_start: float, span: float | None) -> tuple[Framing, Casting, Scan | None]:
-        """The source video's subjects: shot by shot and person by person (``shots`` auto),
-        or one fixed box for the whole video."""
-        r = self.request
-        if not r.per_shot or source.kind == "image":
-            framing = self.framing(source, role="source", start=span_start, duration=span)
-            return framing, Casting.single(framing.box), None
-        wanted = None
-        if r.person is not None:
-            wanted = photo_descriptor(r.person)
-        scan = scan_video(source, start=r.start, duration=r.duration, shots=r.shots, identity=True, reporter=self.reporter, timer=self.timer)
-        first = round((span_start - r.start) * scan.fps)
-        end = scan.frames if span is None else first + round(span * scan.fps)
-        scan = clipped(scan, first, end)
-        person = None if wanted is None else find_person(scan, wanted, r.person)
-        casting = cast_subjects(scan, Cast(r.box_scale, r.fade, r.faces, r.face_index, person))
-        lead = casting.subjects[0]
-        return Framing(lead.box, scan.frames, scan.frames_with_face), casting, scan
-
     def _plan(self, source: MediaInfo, driver: MediaInfo) -> _Plan:
         r, engine = self.request, self.engine
         assert engine is not None
         span_start, span = self._edited_span(source)
-        source_framing, casting, scan = self._cast(source, span_start, span)
+        source_framing, casting, scan = cast_source(source, r, span_start, span, self.reporter, self.timer)
         driver_framing, feed = self._driver(source, driver, span_start, span)
         if source.kind == "image":
             timeline = FrameReader(driver.path)  # the driver sets frames, rate and length
