@@ -133,6 +133,8 @@ class EditRequest:
             raise InputError("--faces all and --person contradict each other", "give only one of them")
         if (self.faces == "all" or self.person is not None) and (self.box is not None or self.crop == "none"):
             raise InputError("--faces all and --person pick faces that are detected", "drop --box / --crop none")
+        if (self.faces == "all" or self.person is not None) and self.shots == "none":
+            raise InputError("--faces all and --person find people shot by shot; --shots none frames one face", "drop --shots none")
         if self.faces == "all" and self.paste is False:
             raise InputError("--faces all needs the edits pasted into the frames", "use `dpe edit-expression`, which pastes back")
 
