@@ -14,6 +14,7 @@ into :attr:`TrainOptions.trained_modules` and :attr:`TrainOptions.refinement`.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -56,6 +57,15 @@ RUN_ADJUSTABLE = {
 }  # fmt: skip
 # Input files: a resumed run reads the saved ones unless given again.
 RUN_FILES = ("data", "cache", "vgg_weights", "expression_weights", "pose_weights")
+MAX_LR = 1.0
+MAX_LOSS_WEIGHT = 1e4  # a loss weight above this swamps the others (the paper's largest is 20)
+
+
+def loss_flags(o: TrainOptions) -> tuple[tuple[str, float], ...]:
+    """Each loss weight with the option that sets it."""
+    return (("--rec-weight", o.reconstruction_weight), ("--perceptual-weight", o.perceptual_weight), ("--self-weight", o.self_weight),
+            ("--expression-weight", o.expression_weight), ("--pose-weight", o.pose_weight), ("--motion-weight", o.motion_weight),
+            ("--gan-weight", o.gan_weight))
 
 
 @dataclass
@@ -150,6 +160,9 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
     """Fill what was not given. A resumed run takes its saved settings, and refuses a change to
     one that defines the problem (only how it runs, and how long, may change)."""
     out = request.out.expanduser()
+    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise InputError(f"--out {out}: {blocker} is a file, not a folder", "give a folder for the run, e.g. --out runs/first")
     return _checked(_resumed(request, out) if request.resume else _new(request, out))
 
 
@@ -203,6 +216,11 @@ def _checked(options: TrainOptions) -> TrainOptions:
     for name in ("save_every", "log_every", "sample_every", "batch_size", "steps"):
         if getattr(options, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1", "e.g. --batch-size 8 --steps 1000 --save-every 500")
+    if not (math.isfinite(options.lr) and 0.0 < options.lr <= MAX_LR):
+        raise InputError(f"--lr {options.lr} is out of range", f"use a learning rate in (0, {MAX_LR:g}], e.g. 0.002")
+    for flag, value in loss_flags(options):
+        if not (math.isfinite(value) and 0.0 <= value <= MAX_LOSS_WEIGHT):
+            raise InputError(f"{flag} {value} is out of range", f"use a weight from 0 (off) to {MAX_LOSS_WEIGHT:g}")
     if options.motion_weight and options.expression_weights is None:
         raise InputError("--motion-weight needs an expression network", "give --expression-weights (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
     if options.pose_weight and options.objective != "reenactment" and options.pose_weights is None:

@@ -50,3 +50,27 @@ def test_runs_saved_before_an_option_existed_resume_with_its_default(tmp_path):
     assert (resumed.size, resumed.steps, resumed.data) == (256, 7, tmp_path / "clips")
     with pytest.raises(InputError, match="cannot change --objective reenactment"):
         resolve_options(TrainOptions(out=out, resume=True, objective="reenactment"))
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"lr": float("nan")}, "--lr nan is out of range"),
+        ({"lr": 0.0}, "--lr 0.0 is out of range"),
+        ({"reconstruction_weight": -5.0}, "--rec-weight -5.0 is out of range"),
+        ({"gan_weight": float("inf")}, "--gan-weight inf is out of range"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_before_anything_loads(tmp_path, given, message):
+    (tmp_path / "clips").mkdir()
+    with pytest.raises(InputError, match=message):
+        resolve_options(TrainOptions(out=tmp_path / "run", data=tmp_path / "clips", **given))
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "afile").write_text("keep")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "run"):
+        with pytest.raises(InputError, match="is a file, not a folder"):
+            resolve_options(TrainOptions(out=out, data=tmp_path))
+    assert (tmp_path / "afile").read_text() == "keep"
