@@ -133,6 +133,8 @@ def make_jobs(rows: list[tuple[int, dict[str, Any]]], base: Path, defaults: dict
         paths = {k: _resolve(row[k], base, k, name, number) for k in REQUIRED}
         if options.get("weights"):
             options["weights"] = _resolve(str(options["weights"]), base, "weights", name, number)
+        if options.get("person"):
+            options["person"] = _resolve(str(options["person"]), base, "person", name, number)
         try:
             request = build_request(command, paths["source"], paths["driver"], paths["output"], **options)
         except InputError as exc:

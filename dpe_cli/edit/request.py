@@ -118,6 +118,8 @@ class EditRequest:
             raise InputError("--box and --crop none contradict each other", "give only one of them")
         if self.person is not None:
             self.person = Path(self.person)
+            if not self.person.is_file():
+                raise InputError(f"--person {self.person}: photo not found", "give a photo of the person to edit")
         if self.paste is None:
             self.paste = self.mode == "expression"
         elif self.paste and self.mode != "expression":

@@ -54,7 +54,7 @@ def test_reenact_follows_the_driver_timeline_and_audio(tiny_weights, tmp_path):
 
 @pytest.mark.parametrize(
     "case",
-    ["missing", "not_video", "no_face", "zero_length", "batch_size", "audio", "strength", "driver_end", "exists", "box"],
+    ["missing", "not_video", "no_face", "zero_length", "batch_size", "audio", "strength", "driver_end", "exists", "box", "person_missing", "person_and_all"],
 )
 def test_cli_bad_input_exit_2_one_line_no_output(tiny_weights, tmp_path, case):
     source, driver = str(media("dpe_source_crop.mp4")), str(media("dpe_driver_crop.mp4"))
@@ -82,9 +82,16 @@ def test_cli_bad_input_exit_2_one_line_no_output(tiny_weights, tmp_path, case):
         out.write_bytes(b"keep me")
     elif case == "box":
         extra = ["--box", "1,2,three"]
+    elif case == "person_missing":
+        extra = ["--person", str(tmp_path / "gone.png")]
+    elif case == "person_and_all":
+        (tmp_path / "x.png").write_bytes(b"x")
+        extra = ["--faces", "all", "--person", str(tmp_path / "x.png")]
     result = run_dpe("edit-expression", source, "--driver", driver, "-w", str(tiny_weights), "-o", str(out), *extra)
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
+    if case.startswith("person"):
+        assert len(result.stderr.strip().splitlines()) <= 2 and "--person" in result.stderr  # the problem and its fix
     if case == "exists":
         assert out.read_bytes() == b"keep me"
         assert "--overwrite" in result.stderr

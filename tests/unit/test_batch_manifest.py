@@ -94,3 +94,15 @@ def test_shards_split_jobs_without_overlap_or_loss():
     shards = [Shard(k, 3) for k in range(3)]
     taken = [[i for i in range(10) if s.takes(i)] for s in shards]
     assert sorted(sum(taken, [])) == list(range(10))
+
+
+def test_manifest_person_resolves_against_the_manifest_folder_and_a_missing_photo_is_refused(tmp_path):
+    (tmp_path / "photo.png").write_bytes(b"x")
+    base = {"source": "s.mp4", "driver": "d.mp4"}
+    write_jsonl(tmp_path / "jobs.jsonl", [{**base, "output": "a.mp4", "faces": "all"}, {**base, "output": "b.mp4", "person": "photo.png"}])
+    jobs = read_manifest(str(tmp_path / "jobs.jsonl"), {})
+    assert jobs[0].request.faces == "all"
+    assert jobs[1].request.person == tmp_path / "photo.png"
+    write_jsonl(tmp_path / "bad.jsonl", [{**base, "output": "a.mp4"}, {**base, "output": "b.mp4", "person": "gone.png"}])
+    with pytest.raises(ManifestError, match=r"line 2: --person .*gone\.png: photo not found"):
+        read_manifest(str(tmp_path / "bad.jsonl"), {})
