@@ -39,6 +39,7 @@ from pathlib import Path
 import cv2
 import imageio_ffmpeg
 import numpy as np
+import torch
 
 import dpe_cli.edit.pipeline as pipeline_module
 from dpe_cli.edit import EditJob, EditRequest
@@ -107,7 +108,7 @@ def _draw(person: dict, i: int, expression) -> tuple[np.ndarray, tuple | None]:
 
 
 def _frame(shot: Shot, i: int, driver_expression) -> tuple[np.ndarray, np.ndarray, list[tuple]]:
-    """Source frame, true frame, and the true face boxes (x, y, w, h) in the frame."""
+    """Source frame, true frame, and the true faces (x, y, w, h, who) in the frame."""
     if shot.broll:
         empty = render(Identity.from_seed(SEED0), replace(sample_motion(1, FPS, 0, "full").pose(0), tx=5.0),
                        sample_motion(1, FPS, 0).expression(0), (W, H), "full", Scene.from_seed(SEED0 + 900), (0.01 * i, 0.0)).image
@@ -120,7 +121,7 @@ def _frame(shot: Shot, i: int, driver_expression) -> tuple[np.ndarray, np.ndarra
         truths.append(tru)
         inside = box is not None and box[0] < W and box[0] + box[2] > 0
         if inside:
-            boxes.append(box)
+            boxes.append((*box, id(person)))  # who: the rendered person
     if shot.people[0]["half"]:
         return np.concatenate(sources, axis=1), np.concatenate(truths, axis=1), boxes
     return sources[0], truths[0], boxes
@@ -227,7 +228,7 @@ def edit(source: Path, driver: Path, out: Path, shots: str, weights: str | None,
 
 def _face_mask(boxes: list[tuple]) -> np.ndarray:
     mask = np.zeros((H, W), bool)
-    for x, y, w, h in boxes:
+    for x, y, w, h, _ in boxes:
         cx, cy, side = x + w / 2, y + h / 2, FACE_MARGIN * max(w, h)
         x0, y0 = max(int(cx - side / 2), 0), max(int(cy - side / 2), 0)
         mask[y0 : int(cy + side / 2), x0 : int(cx + side / 2)] = True
@@ -269,20 +270,22 @@ def boundary_scores(found: list[dict], truth: list[dict]) -> dict:
             "dissolve_found": all(k in used for k, b in enumerate(truth) if b["kind"] == "dissolve")}
 
 
-def _nearest(box, faces: list[tuple]) -> int | None:
+def _nearest(box, faces: list[tuple]):
+    """Who the true face nearest the box's centre is (None: no face in the frame)."""
     if not faces:
         return None
     cx, cy = box.x + box.size / 2, box.y + box.size * 0.5
-    return int(np.argmin([np.hypot(x + w / 2 - cx, y + h / 2 - cy) for x, y, w, h in faces]))
+    return min(faces, key=lambda f: np.hypot(f[0] + f[2] / 2 - cx, f[1] + f[3] / 2 - cy))[4]
 
 
-def casting_checks(data: dict, scan) -> dict:
-    """Within each shot: identity switches (the face nearest a subject's box changes), and the
-    moving boxes' jitter (RMS second difference of the box centre, in % of its side)."""
-    from dpe_cli.edit.casting import Cast, cast_subjects
-    from dpe_cli.face.crop import DEFAULT_BOX_SCALE
+def _true_shot(data: dict, frame: int) -> str:
+    return next(data["shots"][k].name for k, (first, end) in reversed(list(enumerate(data["ranges"]))) if first <= frame < end)
 
-    casting = cast_subjects(scan, Cast(DEFAULT_BOX_SCALE, 0.25, "all"))
+
+def casting_checks(data: dict, casting) -> dict:
+    """Within each edited span: identity switches (the true face nearest the subject's box
+    changes), and the moving boxes' jitter (RMS second difference of the box centre, in % of
+    its side)."""
     switches, jitter = 0, {}
     for subject in casting.subjects:
         seen = [_nearest(subject.box_at(i), data["faces"][i]) for i in range(subject.first, min(subject.end, len(data["faces"])))]
@@ -291,32 +294,31 @@ def casting_checks(data: dict, scan) -> dict:
         if subject.moving:
             centre = subject.path[:, :2] + subject.path[:, 2:3] / 2
             second = np.diff(centre, n=2, axis=0)
-            jitter[data["shots"][subject.shot].name if subject.shot < len(data["shots"]) else subject.shot] = round(
-                float(100 * np.sqrt((second**2).sum(1).mean()) / subject.path[0, 2]), 3)
+            jitter[_true_shot(data, subject.first)] = round(float(100 * np.sqrt((second**2).sum(1).mean()) / subject.path[0, 2]), 3)
     return {"switches": switches, "moving_box_jitter_pct_of_side": jitter, "subjects": len(casting.subjects)}
 
 
-def framing(report: dict, scan, data: dict, single_box: list[int] | None) -> list[dict]:
-    """Per true shot and person: detected face side / box side (the DPE crops: 0.53)."""
+def framing(scan, data: dict, casting=None, single_box: list[int] | None = None) -> list[dict]:
+    """Per true shot and face track: the median over its frames of detected face side / the
+    side of the box that frames it there (the DPE crops: 0.53). Today: the one box; new: the
+    subject's box at that frame (moving boxes followed frame by frame)."""
     rows = []
-    shrink = scan.shrink
-    for k, (first, end) in enumerate(data["ranges"]):
-        shot = data["shots"][k]
-        tracks = [t for t in scan.tracks if first <= int(np.median(t.frames)) < end]
-        found = next((s for s in report.get("shots", []) if s["start_frame"] - 2 <= int(np.median([first, end])) < s["end_frame"] + 2), None)
-        for t in tracks:
-            side = float(np.median(np.maximum(t.boxes[:, 2], t.boxes[:, 3]))) / shrink
+    for track in scan.tracks:
+        ratios = []
+        for f, (x, y, w, h) in zip(track.frames.tolist(), (track.boxes / scan.shrink).tolist()):
             if single_box is not None:
-                box_side = single_box[2]
+                side = single_box[2]
             else:
-                centre = (t.boxes[:, :2] + t.boxes[:, 2:] / 2).mean(0) / shrink
-                people = found["people"] if found else []
-                best = min(people, key=lambda p: np.hypot(p["box"][0] + p["box"][2] / 2 - centre[0], p["box"][1] + p["box"][3] / 2 - centre[1]), default=None)
-                if best is None:
+                here = [s for s in casting.subjects if s.first <= f < s.end]
+                if not here:
                     continue
-                box_side = best["box"][2]
-            ratio = side / box_side
-            rows.append({"shot": shot.name, "ratio": round(ratio, 3), "error": round(abs(ratio / DPE_RATIO - 1), 3)})
+                cx, cy = x + w / 2, y + h / 2
+                side = min((s.box_at(f) for s in here), key=lambda b: np.hypot(b.x + b.size / 2 - cx, b.y + b.size / 2 - cy)).size
+            ratios.append(max(w, h) / side)
+        if ratios:
+            ratio = float(np.median(ratios))
+            rows.append({"shot": _true_shot(data, int(np.median(track.frames))), "frames": len(ratios), "ratio": round(ratio, 3),
+                         "error": round(abs(ratio / DPE_RATIO - 1), 3)})
     return rows
 
 
@@ -366,7 +368,11 @@ def main() -> None:
         del decoded
         timing, scan = detection_pass(info, n)
         results["detection"] = timing
-        results["casting"] = casting_checks(data, scan)
+        from dpe_cli.edit.casting import Cast, cast_subjects
+        from dpe_cli.face.crop import DEFAULT_BOX_SCALE
+
+        casting = cast_subjects(scan, Cast(DEFAULT_BOX_SCALE, 0.25, "all"))
+        results["casting"] = casting_checks(data, casting)
         print(json.dumps(timing), file=sys.stderr)
         runs = {}
         for editor, weights, reference in (("oracle", None, "source"), ("model", args.weights, "model")):
@@ -380,9 +386,9 @@ def main() -> None:
                 }
                 if editor == "oracle" and shots == "auto":
                     results["boundaries"] = boundary_scores(report["shots"], data["boundaries"])
-                    results["framing_new"] = framing(report, scan, data, None)
+                    results["framing_new"] = framing(scan, data, casting=casting)
                 if editor == "oracle" and shots == "none":
-                    results["framing_today"] = framing(report, scan, data, report["box"])
+                    results["framing_today"] = framing(scan, data, single_box=report["box"])
                 print(editor, shots, json.dumps(runs[f"{editor} {shots}"]["psnr"]), file=sys.stderr)
                 del frames
         alone = {}
