@@ -33,6 +33,7 @@ from dpe_cli.engine import Engine
 from dpe_cli.errors import InputError, OutputExistsError
 from dpe_cli.face import CropBox, FaceBox, FaceDetector, Paster, box_in_frame
 from dpe_cli.face.crop import crop
+from dpe_cli.inputs import InputFiles
 from dpe_cli.progress import Reporter
 from dpe_cli.video import MediaInfo, probe, read_image
 from dpe_cli.video.reader import FrameReader
@@ -165,8 +166,7 @@ def _check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
     parent = next((p for p in output.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise InputError(f"preview output {output}: {parent} is a file, not a folder", "write the preview into a folder")
-    if any(output.resolve() == p.resolve() for p in inputs):
-        raise InputError(f"preview output {output} is one of the inputs", "write the preview to another file")
+    InputFiles(inputs).refuse(output.expanduser().resolve())  # the edit's identity test: links count as the input
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} already exists", "pass -y/--overwrite to replace it")
 

@@ -116,3 +116,15 @@ def test_a_box_much_larger_than_its_face_is_named() -> None:
     assert _big_boxes(Casting([fitting]), 2.0) is None
     note = _big_boxes(Casting([fitting, zoomed]), 2.0)
     assert note is not None and "shot(s) 2 " in note and "3.0x" in note
+
+
+def test_preview_never_writes_over_an_input_even_through_a_link(clips: Path, tiny_weights: Path) -> None:
+    import os
+
+    link = clips / "src-link.png"
+    if not link.exists():
+        os.link(clips / "src.mp4", link)
+    before = (clips / "src.mp4").read_bytes()
+    result = run_dpe("preview", "src.mp4", "-o", link.name, "-y", "-w", str(tiny_weights), cwd=clips)
+    assert result.returncode == 2 and "is the input" in result.stderr, result.stderr
+    assert (clips / "src.mp4").read_bytes() == before
