@@ -8,13 +8,12 @@ driving the vector is the driver's own, bit for bit the reference behaviour.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from dpe_cli.errors import InputError
+from dpe_cli.bounds import check_all
 
 
 @dataclass
@@ -42,10 +41,7 @@ class MotionControl:
     _state: Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.strength) and -2.0 <= self.strength <= 3.0):
-            raise InputError(f"--strength {self.strength} is out of range", "use a value between -2 and 3 (1 = as driven)")
-        if not (math.isfinite(self.smooth) and 0.0 <= self.smooth < 1.0):
-            raise InputError(f"--smooth {self.smooth} is out of range", "use a value in [0, 1), 0 = off")
+        check_all({"--strength": self.strength, "--smooth": self.smooth})
 
     @property
     def needs_source_motion(self) -> bool:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dpe_cli.bounds import check_all
 from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, FACES_CHOICES, PRECISIONS, REFERENCES, SHOT_CHOICES
 from dpe_cli.edit.motion import MotionControl
 from dpe_cli.errors import InputError
@@ -14,8 +15,6 @@ from dpe_cli.face.paste import DEFAULT_FEATHER, PASTE_METHODS
 from dpe_cli.face.regions import parse_regions
 from dpe_cli.model import Mode, check_mode
 
-MAX_BOX_SCALE = 4.0  # a box 4x the face already shows the shoulders; more only costs memory
-MAX_FADE = 10.0
 MAX_BOX_FRAMES = 3  # a --box side beyond 3x the frame would only pad (and allocate) emptiness
 
 
@@ -93,27 +92,14 @@ class EditRequest:
         ):
             if value not in choices:
                 raise InputError(f"{name} {value!r} is not valid", f"use one of: {', '.join(choices)}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise InputError(f"--batch-size {self.batch_size} must be at least 1", "e.g. --batch-size 4")
-        for name, value in (("--start", self.start), ("--duration", self.duration), ("--edit-start", self.edit_start),
-                            ("--edit-end", self.edit_end), ("--fade", self.fade), ("--box-scale", self.box_scale), ("--feather", self.feather)):
-            if value is not None and not math.isfinite(value):
-                raise InputError(f"{name} {value} is not a number", "give a finite value")
-        if self.start < 0 or (self.duration is not None and self.duration <= 0):
-            raise InputError("--start must be >= 0 and --duration > 0", f"got {self.start} and {self.duration}")
-        if not 1.0 <= self.box_scale <= MAX_BOX_SCALE:
-            raise InputError(f"--box-scale {self.box_scale} is out of range", f"use 1 to {MAX_BOX_SCALE:g} (default {DEFAULT_BOX_SCALE:g})")
-        if not 0.0 < self.feather <= 0.1:
-            raise InputError(f"--feather {self.feather} is out of range", "use a value in (0, 0.1]")
-        if not 0.0 <= self.fade <= MAX_FADE:
-            raise InputError(f"--fade {self.fade} is out of range", f"use 0 to {MAX_FADE:g} seconds")
-        if (self.edit_start is not None and self.edit_start < 0) or (
-            self.edit_start is not None and self.edit_end is not None and self.edit_end <= self.edit_start
-        ) or (self.edit_end is not None and self.edit_end <= 0):
+        check_all({
+            "--start": self.start, "--duration": self.duration, "--edit-start": self.edit_start, "--edit-end": self.edit_end,
+            "--fade": self.fade, "--box-scale": self.box_scale, "--feather": self.feather, "--batch-size": self.batch_size,
+            "--crf": self.crf, "--face-index": self.face_index, "--driver-face-index": self.driver_face_index,
+        })  # fmt: skip
+        if self.edit_start is not None and self.edit_end is not None and self.edit_end <= self.edit_start:
             raise InputError(f"the edited span {self.edit_start}..{self.edit_end} s is empty or negative", "give 0 <= --edit-start < --edit-end")
         parse_regions(self.mask)
-        if self.face_index < 0 or self.driver_face_index < 0:
-            raise InputError("a face index is negative", "0 is the largest face")
         if self.box is not None and self.crop == "none":
             raise InputError("--box and --crop none contradict each other", "give only one of them")
         if self.person is not None:

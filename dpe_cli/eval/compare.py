@@ -6,8 +6,8 @@ the rows, the table, CSV and plot); :func:`compare_videos` gives the per-frame r
 Frames are paired by timestamp: every reference video is resampled to the generated video's
 frame rate (as the editing pipeline resamples a driver), so a 15 fps output is scored against
 the 30 fps reference frames shown at the same moments, not against the first half of the
-reference. The shortest video decides the length, and a still image is the reference for
-every frame. When the generated video and the pixel reference differ in size, the generated
+reference. Videos of different lengths are refused unless ``max_frames`` asks for a prefix
+that both have, and a still image is the reference for every frame. When the generated video and the pixel reference differ in size, the generated
 frames are scaled to the reference's size (area filter) before PSNR/SSIM/LPIPS; a different
 aspect ratio is refused, since scaling would distort every face it measures.
 """
@@ -66,6 +66,8 @@ def compare_videos(
 
     ref_info, gen_info = probe(reference), probe(generated)
     _check_aspect(gen_info, ref_info)
+    for other in {pose_reference, identity_reference, reference} - {None}:
+        _check_length(gen_info, ref_info if other == reference else probe(other), max_frames)
     ref_size = (ref_info.width, ref_info.height)
     rate = gen_info.fps if gen_info.kind == "video" else None
     with ExitStack() as stack:
@@ -95,6 +97,21 @@ def compare_videos(
             if on_frame is not None:
                 on_frame()
         return rows
+
+
+def _check_length(generated: MediaInfo, reference: MediaInfo, max_frames: int | None) -> None:
+    """Refuse videos of different lengths: pairing would silently score a prefix of the longer
+    one. ``max_frames`` within both lengths asks for that prefix on purpose."""
+    if generated.kind != "video" or reference.kind != "video":
+        return
+    counts = (generated.frame_count, round(reference.duration * float(generated.fps)))
+    if abs(counts[0] - counts[1]) <= 1 or (max_frames is not None and max_frames <= min(counts)):
+        return
+    raise InputError(
+        f"{generated.path.name} is {generated.duration:.2f} s ({counts[0]} frames) but {reference.path.name} is "
+        f"{reference.duration:.2f} s: only the first {min(counts)} frames would be scored",
+        f"compare videos of the same length, or pass --max-frames {min(counts)} to score that prefix",
+    )
 
 
 def _check_aspect(generated: MediaInfo, reference: MediaInfo) -> None:

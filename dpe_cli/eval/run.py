@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dpe_cli.bounds import check_all
 from dpe_cli.errors import InputError
 from dpe_cli.progress import Reporter
 
@@ -52,10 +53,7 @@ class EvalOptions:
     def __post_init__(self) -> None:
         for name in ("weights", "generated", "lpips_weights"):
             object.__setattr__(self, name, _paths(getattr(self, name)))
-        if self.batch < 1:
-            raise InputError(f"--batch {self.batch} must be at least 1", "e.g. --batch 8")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise InputError(f"--max-frames {self.max_frames} must be at least 1", f"the paper uses {PAPER_FRAMES}")
+        check_all({"--batch": self.batch, "--max-frames": self.max_frames})
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from dpe_cli.choices import SYNTH_KINDS as KINDS
+from dpe_cli.bounds import check_all
 from dpe_cli.errors import InputError
 from dpe_cli.synth.params import Expression, Identity, Pose, Scene
 from dpe_cli.synth.render import render
@@ -199,10 +200,8 @@ def check_motion(motion: str, kind: str) -> None:
 
 
 def check_counts(**values: float) -> None:
-    """Raise InputError naming the first of ``values`` that is not positive."""
-    for name, value in values.items():
-        if not value > 0:
-            raise InputError(f"{name} must be positive, got {value}", "use a value above 0")
+    """Check each count (``frames=...``, ``fps=...``) against its ``--option``'s bound."""
+    check_all({f"--{name}": value for name, value in values.items()})
 
 
 class Pair(NamedTuple):

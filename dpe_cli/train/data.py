@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dpe_cli.atomic import replacing
 from dpe_cli.choices import CACHE_FORMATS, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from dpe_cli.bounds import check
 from dpe_cli.errors import InputError
 
 if TYPE_CHECKING:
@@ -130,8 +131,7 @@ class FrameCache:
     def __init__(self, directory: Path, size: int, max_frames: int = DEFAULT_MAX_FRAMES, image_format: str = "jpg") -> None:
         if image_format not in CACHE_FORMATS:
             raise InputError(f"unknown cache format {image_format!r}", f"use one of {', '.join(CACHE_FORMATS)}")
-        if max_frames < 1:
-            raise InputError(f"--max-frames {max_frames} must be at least 1", "the reference uses 500")
+        check("--max-frames", max_frames)
         self.directory = Path(directory)
         self.size = size
         self.max_frames = max_frames

@@ -10,8 +10,11 @@ step itself are the :class:`~dpe_cli.train.trainer.Trainer`'s.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +23,11 @@ import torch
 from dpe_cli.progress import Reporter
 from dpe_cli.train.data import PairDataset, StepBatchSampler, make_loader, prepare_dataset
 from dpe_cli.train.distributed import distributed
+from dpe_cli.train.memory import check_batch_fits
 from dpe_cli.train.options import TrainOptions, resolve_options, save_options
 from dpe_cli.train.report import MetricsLog, format_losses, summary, write_sample
-from dpe_cli.train.state import LATEST_MODEL
-from dpe_cli.train.stopping import StopRequests, TrainingInterrupted
+from dpe_cli.train.state import LATEST_MODEL, latest_checkpoint
+from dpe_cli.train.stopping import StepAbandoned, StopRequests, TrainingInterrupted
 from dpe_cli.train.trainer import Trainer
 
 PREVIEW_PAIRS = 4
@@ -42,12 +46,14 @@ def train(request: TrainOptions, reporter: Reporter | None = None) -> TrainResul
     """Run (or resume) training as ``request`` says; returns where the result is. ``reporter``
     (rank 0's) gets the run's description, warnings, and the caching and training passes."""
     options = resolve_options(request)
-    with distributed(options.device) as env:
+    with distributed(options.device) as env, _undone_on_failure(options, env.main):
         if env.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         trainer = Trainer(options, env, reporter or Reporter())
         trainer.build_models()
         options = trainer.options
+        sharing = env.local_world if env.device.type == "cpu" else 1  # CPU ranks of one machine share its memory
+        check_batch_fits(options.batch_size, options.size, options.width, env.device, env.world, sharing)
         trainer.build_objective()  # before the data: a bad weights file fails fast
         dataset = prepare_dataset(options, env, trainer.reporter)
         if options.resume:
@@ -57,6 +63,29 @@ def train(request: TrainOptions, reporter: Reporter | None = None) -> TrainResul
         trainer.place()
         summary(trainer, dataset)
         return _run(trainer, dataset)
+
+
+@contextmanager
+def _undone_on_failure(options: TrainOptions, main: bool) -> Iterator[None]:
+    """A new run that ends before its first checkpoint (an error, a signal) removes what it
+    created in OUT, the default frame cache included, so no half-made run is left to resume.
+    Files that were there before, and a ``--cache`` outside OUT, stay."""
+    out = options.out
+    existed = out.is_dir()
+    before = set(out.iterdir()) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if main and not options.resume and out.is_dir() and latest_checkpoint(out) is None:
+            for entry in set(out.iterdir()) - before:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            if not existed:
+                with suppress(OSError):
+                    out.rmdir()
+        raise
 
 
 def _run(trainer: Trainer, dataset: PairDataset) -> TrainResult:
@@ -73,6 +102,7 @@ def _run(trainer: Trainer, dataset: PairDataset) -> TrainResult:
         with StopRequests() as stops:
             for source, driving in loader:
                 losses = trainer.step(trainer.images(source), trainer.images(driving))
+                stops.step_done()
                 step += 1
                 last = step == o.steps
                 if step % o.log_every == 0 or last:
@@ -99,6 +129,9 @@ def _run(trainer: Trainer, dataset: PairDataset) -> TrainResult:
                     env.wait_for_all()
                     raise TrainingInterrupted(step, stops.received or signal.SIGTERM)
         env.wait_for_all()
+    except StepAbandoned as cut:
+        last_saved = saved_at if saved_at >= 0 else (start or None)
+        raise TrainingInterrupted(last_saved, cut.signum, abandoned=True) from None
     finally:
         bar.close()
         if metrics is not None:

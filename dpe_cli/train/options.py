@@ -14,12 +14,12 @@ into :attr:`TrainOptions.trained_modules` and :attr:`TrainOptions.refinement`.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from dpe_cli.atomic import replacing
 from dpe_cli.choices import OBJECTIVES, PRECISIONS
+from dpe_cli.bounds import check, check_all
 from dpe_cli.errors import InputError
 from dpe_cli.model import DPEConfig
 from dpe_cli.train.data import DEFAULT_MAX_FRAMES
@@ -57,8 +57,6 @@ RUN_ADJUSTABLE = {
 }  # fmt: skip
 # Input files: a resumed run reads the saved ones unless given again.
 RUN_FILES = ("data", "cache", "vgg_weights", "expression_weights", "pose_weights")
-MAX_LR = 1.0
-MAX_LOSS_WEIGHT = 1e4  # a loss weight above this swamps the others (the paper's largest is 20)
 
 
 def loss_flags(o: TrainOptions) -> tuple[tuple[str, float], ...]:
@@ -213,14 +211,11 @@ def _new(request: TrainOptions, out: Path) -> TrainOptions:
 def _checked(options: TrainOptions) -> TrainOptions:
     if options.precision not in PRECISIONS:
         raise InputError(f"unknown precision {options.precision!r}", "use fp32, bf16 or fp16")
-    for name in ("save_every", "log_every", "sample_every", "batch_size", "steps"):
-        if getattr(options, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1", "e.g. --batch-size 8 --steps 1000 --save-every 500")
-    if not (math.isfinite(options.lr) and 0.0 < options.lr <= MAX_LR):
-        raise InputError(f"--lr {options.lr} is out of range", f"use a learning rate in (0, {MAX_LR:g}], e.g. 0.002")
-    for flag, value in loss_flags(options):
-        if not (math.isfinite(value) and 0.0 <= value <= MAX_LOSS_WEIGHT):
-            raise InputError(f"{flag} {value} is out of range", f"use a weight from 0 (off) to {MAX_LOSS_WEIGHT:g}")
+    check("--train-batch-size", options.batch_size, label="--batch-size")
+    check_all({
+        "--steps": options.steps, "--save-every": options.save_every, "--log-every": options.log_every,
+        "--sample-every": options.sample_every, "--max-frames": options.max_frames, "--lr": options.lr, **dict(loss_flags(options)),
+    })  # fmt: skip
     if options.motion_weight and options.expression_weights is None:
         raise InputError("--motion-weight needs an expression network", "give --expression-weights (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
     if options.pose_weight and options.objective != "reenactment" and options.pose_weights is None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from dpe_cli.bounds import check
 from dpe_cli.errors import InputError
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE
 from dpe_cli.choices import VIDEO_SUFFIXES
@@ -86,8 +87,7 @@ def prepare_data(
     report: Callable[[Path, str | None], None] | None = None,
 ) -> PrepareSummary:
     """Crop every video under ``raw_dir`` into ``out_dir``; ``report(source, error)`` per video."""
-    if settings.detect_every < 1:
-        raise InputError("--detect-every must be at least 1", "1 detects on every frame")
+    check("--detect-every", settings.detect_every)
     raw_dir, out_dir = raw_dir.expanduser(), out_dir.expanduser()
     if out_dir.resolve() == raw_dir.resolve():
         raise InputError("OUT_DIR must differ from RAW_DIR", "give a new folder for the crops")

@@ -33,6 +33,7 @@ import cv2
 import ffmpeg
 import numpy as np
 
+from dpe_cli.bounds import check
 from dpe_cli.errors import DPEError, InputError, OutputExistsError
 from dpe_cli.inputs import InputFiles
 from dpe_cli.video.probe import as_fraction, ffmpeg_exe, ffmpeg_reason, ffmpeg_url, has_audio
@@ -81,8 +82,7 @@ def check_writable(folder: Path) -> None:
 
 def check_encoding(crf: int, preset: str = "medium") -> None:
     """The encoder's settings, checked before any work (the writer checks them again)."""
-    if not 0 <= crf <= 51:
-        raise InputError(f"crf must be between 0 and 51, got {crf}", "18 is near lossless")
+    check("--crf", crf)
     if preset not in X264_PRESETS:
         choices = ", ".join(X264_PRESETS)
         raise InputError(f"unknown x264 preset {preset!r}", f"use one of {choices}")

@@ -74,6 +74,8 @@ def test_frames_without_a_face_are_counted(tmp_path: Path) -> None:
     video = tmp_path / "gen.mp4"
     iio.imwrite(video, np.stack([faces[0], blank, faces[2]]), fps=25, codec="libx264", quality=9)
     result = _cli(["compare", str(video), str(SOURCE), "--json", "-q", "--per-frame", "--no-csim"])
+    assert isinstance(result.exception, InputError) and "only the first 3 frames would be scored" in str(result.exception)
+    result = _cli(["compare", str(video), str(SOURCE), "--max-frames", "3", "--json", "-q", "--per-frame", "--no-csim"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["frames"] == 3 and out["frames_without_face"] == 1
@@ -172,6 +174,15 @@ def test_compare_pairs_frames_by_timestamp(rates: dict[str, Path]) -> None:
     out = compare(rates["15fps"], rates["30fps"])
     assert out["frames"] == 30
     assert out["psnr"] > 40  # paired by index (frame i with frame i of twice the rate): 13 dB
+
+
+def test_compare_refuses_videos_of_different_lengths(rates: dict[str, Path], tmp_path: Path) -> None:
+    short = tmp_path / "short.mp4"
+    ffmpeg("-i", str(rates["30fps"]), "-frames:v", "12", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv444p", str(short))
+    with pytest.raises(InputError, match="only the first 12 frames would be scored"):
+        compare(short, rates["30fps"])
+    with pytest.raises(InputError, match="only the first 12 frames"):
+        compare(rates["30fps"], short)
 
 
 def test_compare_refuses_a_different_aspect_ratio(rates: dict[str, Path]) -> None:

@@ -42,6 +42,10 @@ def test_cli_writes_a_dataset_and_a_single_clip(cli, tmp_path):
         (["--size", "big"], InputError),
         (["--frames", "0"], InputError),
         (["--fps", "-1"], InputError),
+        (["--fps", "1e-6"], InputError),  # 40 s of work, then a file with no streams
+        (["--fps", "inf"], InputError),
+        (["--fps", "nan"], InputError),
+        (["--frames", "100000000"], InputError),
         (["--clips", "2"], InputError),  # a single .mp4 has no clips
         (["--workers", "0"], InputError),
         (["--motion", "keyframes", "--kind", "full"], InputError),

@@ -245,3 +245,33 @@ def test_prepare_data_fails_when_every_video_failed(tmp_path, capfd):
     err = capfd.readouterr().err.splitlines()
     assert sum("skipping" in line for line in err) == 2
     assert err[-1].startswith("error: nothing was prepared: all 2 videos under") and "done:" not in "".join(err)
+
+
+# -- refusals and stops: nothing unbounded, nothing half-made left behind -------------------------
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_any_work(training_data, tmp_path, capfd):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(training_data), "--out", str(out), *TINY, *QUICK]
+    assert dpe(*[a if a != "2" else "100000000" for a in args]) == 2
+    err = capfd.readouterr().err
+    assert "--batch-size 100000000 needs at least" in err and "GiB is free" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_stop_before_the_first_checkpoint_removes_what_the_run_created(training_data, tmp_path):
+    """SIGTERM while the run caches frames or takes its first steps: exit 143 within seconds,
+    and OUT (with its default frame cache) is gone, so no half-made run is left to resume."""
+    out = tmp_path / "run"
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    command = [sys.executable, "-m", "dpe_cli", "train", "--data", str(training_data), "--out", str(out), *TINY, *QUICK, "--steps", "100000", "--save-every", "100000"]
+    proc = subprocess.Popen(command, env=ONE_THREAD, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "cache").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert not out.exists(), sorted(p.name for p in out.iterdir())
+    assert keep.is_dir()

@@ -74,3 +74,24 @@ def test_out_that_is_a_file_is_refused(tmp_path):
         with pytest.raises(InputError, match="is a file, not a folder"):
             resolve_options(TrainOptions(out=out, data=tmp_path))
     assert (tmp_path / "afile").read_text() == "keep"
+
+
+def test_a_step_that_outlives_the_grace_after_a_stop_signal_is_abandoned():
+    """Training defers SIGTERM to the end of the step, but not for longer than the grace."""
+    import os
+    import signal
+    import time
+
+    from dpe_cli.train.stopping import StepAbandoned, StopRequests
+
+    with StopRequests(grace=0.2) as stops:
+        os.kill(os.getpid(), signal.SIGTERM)
+        stops.step_done()  # a step that ends in time is not cut
+        time.sleep(0.4)
+        assert stops.received == signal.SIGTERM
+    started = time.monotonic()
+    with pytest.raises(StepAbandoned) as cut, StopRequests(grace=0.2):
+        os.kill(os.getpid(), signal.SIGTERM)
+        while time.monotonic() - started < 10:  # a long step of Python work
+            sum(range(1000))
+    assert cut.value.exit_code == 143 and time.monotonic() - started < 5
