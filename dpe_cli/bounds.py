@@ -62,10 +62,11 @@ BOUNDS: dict[str, Bound] = {
     "--crf": Bound(0, 51, integer=True, hint="18 is near lossless"),
     "--face-index": Bound(0, 1000, integer=True, hint="0 = the largest face"),
     "--driver-face-index": Bound(0, 1000, integer=True, hint="0 = the largest face"),
+    # evaluation and data (dpe eval, prepare-data, train's cache)
     "--batch": Bound(1, 1024, integer=True, hint="frames per model call"),
     "--max-frames": Bound(1, _COUNT, integer=True, hint="frames per clip or video"),
     "--detect-every": Bound(1, 1e4, integer=True, hint="1 detects on every frame"),
-    # training (dpe train)
+    # training (dpe train; its --batch-size is keyed apart from the edit's)
     "--lr": Bound(0, 1, open_low=True, hint="e.g. 0.002"),
     "--train-batch-size": Bound(1, 1e6, integer=True, hint="images per step, over all ranks"),
     "--steps": Bound(1, _COUNT, integer=True),
@@ -90,7 +91,7 @@ BOUNDS: dict[str, Bound] = {
 
 def check(flag: str, value: float | None, label: str | None = None) -> None:
     """Raise InputError unless ``value`` (None: not given) is within ``flag``'s bound.
-    ``label`` names the value where it is not the flag itself (a manifest field)."""
+    ``label`` is the option's name where the table keys it apart (train's ``--batch-size``)."""
     if value is None:
         return
     bound = BOUNDS[flag]

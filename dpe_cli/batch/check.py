@@ -16,7 +16,7 @@ from dpe_cli.batch.manifest import Job, ManifestError
 from dpe_cli.engine import run_device
 from dpe_cli.errors import InputError
 from dpe_cli.inputs import InputFiles
-from dpe_cli.video.writer import check_encoding, check_output_target, check_writable
+from dpe_cli.video.writer import check_output_target, check_writable
 from dpe_cli.weights import locate_weights
 
 
@@ -53,7 +53,6 @@ def check_batch(jobs: list[Job], written: Collection[str] = ()) -> InputFiles:
         r = job.request
         try:
             check_output_target(r.output, r.overwrite or job.key in ours, inputs=inputs)
-            check_encoding(r.crf)
         except InputError as exc:
             raise ManifestError(f"{job.where()}: {exc.message}", exc.hint) from None
     _once(jobs, lambda job: (Path(job.key).parent,), check_writable)

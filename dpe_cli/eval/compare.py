@@ -7,8 +7,8 @@ Frames are paired by timestamp: every reference video is resampled to the genera
 frame rate (as the editing pipeline resamples a driver), so a 15 fps output is scored against
 the 30 fps reference frames shown at the same moments, not against the first half of the
 reference. Videos of different lengths are refused unless ``max_frames`` asks for a prefix
-that both have, and a still image is the reference for every frame. When the generated video and the pixel reference differ in size, the generated
-frames are scaled to the reference's size (area filter) before PSNR/SSIM/LPIPS; a different
+that both have, and a still image is the reference for every frame. When the generated video
+and the pixel reference differ in size, the generated frames are scaled to the reference's size (area filter) before PSNR/SSIM/LPIPS; a different
 aspect ratio is refused, since scaling would distort every face it measures.
 """
 

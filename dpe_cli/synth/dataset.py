@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 import imageio_ffmpeg
 import numpy as np
 
-from dpe_cli.choices import SYNTH_KINDS as KINDS
 from dpe_cli.bounds import check_all
+from dpe_cli.choices import SYNTH_KINDS as KINDS
 from dpe_cli.errors import InputError
 from dpe_cli.synth.params import Expression, Identity, Pose, Scene
 from dpe_cli.synth.render import render

@@ -35,8 +35,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dpe_cli.atomic import replacing
-from dpe_cli.choices import CACHE_FORMATS, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from dpe_cli.bounds import check
+from dpe_cli.choices import CACHE_FORMATS, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from dpe_cli.errors import InputError
 
 if TYPE_CHECKING:

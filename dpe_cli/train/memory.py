@@ -4,8 +4,8 @@ A training step holds every activation of the encoder, both generators, the disc
 the perceptual network for each image of the batch until the backward pass. Measured peaks on
 CPU (fp32, the cycle objective): 32 MB per sample at 64 px and width 1/16, 131 MB at 64 px and
 width 1/4, 75 MB at 128 px and width 1/16. :data:`FLOOR_BYTES_PER_PIXEL` per pixel and unit of
-width lies 4-8x under each of them, so the check refuses only batches that certainly do not
-fit and never one that would run.
+width lies 4-8x under each of them, so the check refuses only batches far beyond what fits;
+one near the limit starts and may still run out of memory.
 """
 
 from __future__ import annotations

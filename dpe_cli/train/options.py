@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from dpe_cli.atomic import replacing
-from dpe_cli.choices import OBJECTIVES, PRECISIONS
 from dpe_cli.bounds import check, check_all
+from dpe_cli.choices import OBJECTIVES, PRECISIONS
 from dpe_cli.errors import InputError
 from dpe_cli.model import DPEConfig
 from dpe_cli.train.data import DEFAULT_MAX_FRAMES
