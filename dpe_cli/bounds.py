@@ -54,6 +54,7 @@ BOUNDS: dict[str, Bound] = {
     "--edit-start": Bound(0, 1e6, hint="seconds of the source"),
     "--edit-end": Bound(0, 1e6, open_low=True, hint="seconds of the source"),
     "--fade": Bound(0, 10, hint="seconds"),
+    "--relative-to": Bound(0, 1e6, hint="seconds of the driver"),
     "--box-scale": Bound(1, 4, hint="default 1.8; 4x the face already shows the shoulders"),
     "--feather": Bound(0, 0.1, open_low=True, hint="share of the box side"),
     "--strength": Bound(-2, 3, hint="1 = as driven"),

@@ -21,11 +21,13 @@ from dpe_cli.weights import locate_weights
 
 
 def batch_inputs(jobs: list[Job]) -> InputFiles:
-    """Every job's source and driver: the files no job's output may be."""
+    """Every job's source, driver and driver's neutral image: the files no job's output may be."""
     inputs = InputFiles()
     for job in jobs:
         inputs.add(job.request.source, f"{job.request.source} (source of {job.where()})")
         inputs.add(job.request.driver, f"{job.request.driver} (driver of {job.where()})")
+        if isinstance(job.request.relative_to, Path):
+            inputs.add(job.request.relative_to, f"{job.request.relative_to} (driver's neutral of {job.where()})")
     return inputs
 
 

@@ -114,6 +114,15 @@ def _resolve(value: Any, base: Path, what: str, name: str, number: int) -> str:
     return str(resolved) + ("/" if text.endswith("/") else "")
 
 
+def _is_number(value: Any) -> bool:
+    """Whether a manifest value reads as a number (``relative_to`` takes seconds or a path)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def make_jobs(rows: list[tuple[int, dict[str, Any]]], base: Path, defaults: dict[str, Any], name: str) -> list[Job]:
     """Check every row and build its request; duplicate outputs are refused."""
     known = set(option_names()) | set(ALIASES) | {"command", *REQUIRED}
@@ -135,6 +144,8 @@ def make_jobs(rows: list[tuple[int, dict[str, Any]]], base: Path, defaults: dict
             options["weights"] = _resolve(str(options["weights"]), base, "weights", name, number)
         if options.get("person"):
             options["person"] = _resolve(str(options["person"]), base, "person", name, number)
+        if options.get("relative_to") and not _is_number(options["relative_to"]):
+            options["relative_to"] = _resolve(str(options["relative_to"]), base, "relative_to", name, number)
         try:
             request = build_request(command, paths["source"], paths["driver"], paths["output"], **options)
         except InputError as exc:

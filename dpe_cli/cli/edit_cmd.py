@@ -48,6 +48,8 @@ Start = Annotated[float, typer.Option("--start", min=0.0, help="Edit from this t
 Duration = Annotated[float | None, typer.Option("--duration", min=0.001, help="Edit this many seconds of the source.")]
 Strength = Annotated[float, typer.Option("--strength", help="Scale of the transferred motion: 0 keeps the source, 1 is as driven.")]
 Relative = Annotated[bool, typer.Option("--relative", help="Drive relative to the driver's first frame, starting from the source's own expression/pose.")]
+RelativeTo = Annotated[str | None, typer.Option("--relative-to", metavar="SECONDS|IMAGE", help="The driver's neutral for --relative (implies it): its frame at SECONDS, or IMAGE, a still of the driver's actor with a neutral face. Default: the driver's first frame.", show_default=False)]
+OutputCrop = Annotated[bool, typer.Option("--output-crop", help="Write the face crop at the model's size instead of the full photo (--mode expression; pose and both always write the crop).")]
 Smooth = Annotated[float, typer.Option("--smooth", help="Temporal smoothing of the motion in [0, 1): 0 off, 0.5 mild, 0.8 strong.")]
 Crop = Annotated[Literal[CROP_CHOICES], typer.Option("--crop", help="auto: detect the face and crop a fixed box; none: inputs already are square face crops.")]
 Box = Annotated[str | None, typer.Option("--box", help="Fixed source crop box x,y,w,h in pixels (skips detection).")]
@@ -113,6 +115,7 @@ def edit_expression(
     duration: Duration = None,
     strength: Strength = 1.0,
     relative: Relative = False,
+    relative_to: RelativeTo = None,
     smooth: Smooth = 0.0,
     crop: Crop = "auto",
     box: Box = None,
@@ -158,6 +161,7 @@ def edit_pose(
     duration: Duration = None,
     strength: Strength = 1.0,
     relative: Relative = False,
+    relative_to: RelativeTo = None,
     smooth: Smooth = 0.0,
     crop: Crop = "auto",
     box: Box = None,
@@ -197,12 +201,18 @@ def reenact(
     side_by_side: SideBySide = False,
     strength: Strength = 1.0,
     relative: Relative = False,
+    relative_to: RelativeTo = None,
     smooth: Smooth = 0.0,
     crop: Crop = "auto",
     box: Box = None,
     box_scale: BoxScale = DEFAULT_BOX_SCALE,
     face_index: FaceIndex = 0,
     driver_face_index: DriverFaceIndex = 0,
+    output_crop: OutputCrop = False,
+    mask: Mask = "face",
+    feather: Feather = DEFAULT_FEATHER,
+    paste: Paste = "change",
+    paste_reference: PasteReference = "model",
     overwrite: Overwrite = False,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
@@ -210,9 +220,13 @@ def reenact(
 ) -> None:
     """One-shot talking head: animate the portrait IMAGE with the DRIVER video's motion.
 
-    The portrait is encoded once; the output is the face crop, as long as the driver,
-    with the driver's audio by default. --relative starts from the portrait's own
-    expression and pose, which usually looks more natural for another person's driver.
+    --mode expression keeps the pose, so the animated face is pasted into the full photo
+    (its size, hair and background kept; --paste, --mask, --feather as for edit-expression,
+    --output-crop for the crop). --mode pose and both move the head against the shoulders:
+    their output is the face crop at the model's size. The portrait is framed, encoded and
+    masked once; the output is as long as the driver, with the driver's audio by default.
+    --relative starts from the portrait's own expression and pose, which usually looks more
+    natural for another person's driver.
     """
     _run("reenact", locals())
 

@@ -1,7 +1,8 @@
 """The three editing commands as requests: what each one fixes, and which options it takes.
 
 ``dpe edit-expression``, ``dpe edit-pose`` and ``dpe reenact`` differ only in a few settings of
-one :class:`EditRequest` (edit mode, paste-back, default audio, portrait source). Keeping them
+one :class:`EditRequest` (edit mode, paste-back, default audio, portrait source): a portrait's
+expression edit is pasted into the photo, as a video's is into its frames. Keeping them
 here lets the CLI and ``dpe batch`` build the same request from the same words.
 """
 
@@ -20,9 +21,9 @@ from dpe_cli.errors import InputError
 COMMANDS = ("edit-expression", "edit-pose", "reenact")
 # What each command fixes (not options): reenact's mode is an option with its own default.
 _FIXED: dict[str, dict[str, Any]] = {
-    "edit-expression": {"mode": "expression", "paste": True},
-    "edit-pose": {"mode": "pose", "paste": False},
-    "reenact": {"paste": False, "driver_end": "stop", "portrait": True},
+    "edit-expression": {"mode": "expression", "paste": True, "output_crop": False},
+    "edit-pose": {"mode": "pose", "paste": False, "output_crop": False},
+    "reenact": {"driver_end": "stop", "portrait": True},
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "edit-expression": {"audio": "source"},

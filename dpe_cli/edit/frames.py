@@ -3,7 +3,8 @@
 A :class:`FrameItem` is born in the decode stage (the full frame, when the output needs it, and
 its faces cut with their boxes), gets its edits in the inference stage and is composed into
 the output picture in the paste stage. A still portrait is one more kind of source: every
-output frame carries the same portrait crop, and the driver sets the timeline.
+output frame carries the same portrait crop (and the same photo, when the edit is pasted into
+it), and the driver sets the timeline.
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ def video_frames(reader: FrameReader, casting: Casting, cues: Iterator[Cue], req
         yield FrameItem(i, frame if keep_frame else None, cue, faces)
 
 
-def portrait_frames(portrait: np.ndarray, cues: Iterator[Cue]) -> Iterator[FrameItem]:
-    """A still portrait's crop once per driver cue, fully edited."""
-    subject = Casting.single(CropBox(0, 0, portrait.shape[0])).subjects[0]
+def portrait_frames(photo: np.ndarray | None, portrait: np.ndarray, box: CropBox, cues: Iterator[Cue]) -> Iterator[FrameItem]:
+    """A still portrait's crop (cut from the photo with ``box``) once per driver cue, fully
+    edited; ``photo`` is the frame each edit is pasted into (None: the output is the crop).
+    Every item shares the one photo array: the paste copies it, nothing writes into it."""
+    subject = Casting.single(box).subjects[0]
     for i, cue in enumerate(cues):
-        yield FrameItem(i, None, cue, [Face(portrait, 1.0, subject)])
+        yield FrameItem(i, photo, cue, [Face(portrait, 1.0, subject)])

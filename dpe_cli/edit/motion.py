@@ -22,7 +22,8 @@ class MotionControl:
 
     Each frame has a *target*: the driver's vector (absolute), or with ``relative`` the
     source's vector at the first edited frame plus the driver's change since its own first
-    frame, so the edit starts from the source's own expression (or pose). The frame is then
+    frame (or since ``reference``, the driver's vector at a neutral frame of the user's choosing),
+    so the edit starts from the source's own expression (or pose). The frame is then
     rendered with ``s + k * w * (target - s)``, ``s`` the source's own vector:
 
     - ``strength`` k: 0 reproduces the source, 1 is as driven;
@@ -36,6 +37,7 @@ class MotionControl:
     strength: float = 1.0
     relative: bool = False
     smooth: float = 0.0
+    reference: Tensor | None = None  # (1, D) or (D,): the driver's neutral for ``relative``; None: its first frame
     _reference: Tensor | None = field(default=None, init=False, repr=False)
     _anchor: Tensor | None = field(default=None, init=False, repr=False)
     _state: Tensor | None = field(default=None, init=False, repr=False)
@@ -68,7 +70,8 @@ class MotionControl:
         target = driver
         if self.relative:
             if self._reference is None:
-                self._reference, self._anchor = driver[:1].clone(), source[:1].clone()
+                neutral = driver[:1] if self.reference is None else self.reference.reshape(1, -1).to(driver)
+                self._reference, self._anchor = neutral.clone(), source[:1].clone()
             target = self._anchor + (driver - self._reference)
         scale = torch.full((driver.size(0), 1), self.strength, dtype=driver.dtype, device=driver.device)
         if weight is not None:

@@ -33,7 +33,7 @@ from dpe_cli.edit.scan import Scan, clipped, scan_video
 from dpe_cli.edit.stream import Prefetch, Sink, StageTimer, batched
 from dpe_cli.engine import Engine
 from dpe_cli.errors import InputError
-from dpe_cli.face.crop import crop
+from dpe_cli.face.crop import CropBox, crop
 from dpe_cli.face.paste import Paster
 from dpe_cli.inputs import InputFiles
 from dpe_cli.model import Encoding
@@ -135,7 +135,7 @@ class EditJob:
         source, driver = probe(r.source), probe(r.driver)
         if r.portrait and source.kind != "image":
             raise InputError(f"{source.path.name} is a video, not a still portrait", "give a portrait image, or edit the video with `dpe edit-expression` / `dpe edit-pose`")
-        if source.kind == "image" and r.paste:
+        if source.kind == "image" and r.paste and not r.portrait:
             raise InputError(f"{source.path.name} is a still image", "use `dpe reenact` to animate a portrait")
         if r.start and source.kind == "image":
             raise InputError("--start/--duration apply to a source video", "drop them for a still portrait")
@@ -143,6 +143,11 @@ class EditJob:
             raise InputError("both the portrait and the driver are still images", "drive the portrait with a video")
         if source.kind == "image" and (r.edit_start is not None or r.edit_end is not None):
             raise InputError("--edit-start/--edit-end apply to a source video", "drop them for a still portrait")
+        if isinstance(r.relative_to, float):
+            if driver.kind == "image":
+                raise InputError(f"--relative-to {r.relative_to:g} s: the driver {driver.path.name} is a still image", "give a driver video, or --relative-to IMAGE")
+            if r.relative_to >= driver.duration:
+                raise InputError(f"--relative-to {r.relative_to:g} s is past the end of the driver {driver.path.name} ({driver.duration:.2f} s)", "give a time within the driver")
         return source, driver
 
     def framing(self, info: MediaInfo, *, role: str, start: float = 0.0, duration: float | None = None) -> Framing:
@@ -187,9 +192,11 @@ class EditJob:
         driver_framing, feed = self._driver(source, driver, span_start, span)
         if source.kind == "image":
             timeline = FrameReader(driver.path)  # the driver sets frames, rate and length
-            portrait_crop = crop(read_image(source.path), source_framing.box, engine.size)
+            photo = read_image(source.path)
+            photo.flags.writeable = False  # shared by every output frame
+            portrait_crop = crop(photo, source_framing.box, engine.size)
             encoding = engine.encode([portrait_crop])
-            items = portrait_frames(portrait_crop, feed.cues())
+            items = portrait_frames(photo if r.paste else None, portrait_crop, source_framing.box, feed.cues())
             return _Plan(source, driver, source_framing, driver_framing, feed, timeline, items, (encoding, engine.motion_of(encoding)))
         timeline = FrameReader(source.path, start=r.start, duration=r.duration)
         items = video_frames(timeline, casting, feed.cues(), r, engine.size, self.timer, paste=bool(r.paste), keep_frame=bool(r.paste or r.side_by_side))
@@ -202,7 +209,7 @@ class EditJob:
     def run(self) -> dict:
         r = self.request
         began = time.perf_counter()
-        inputs = self.inputs if self.inputs is not None else (r.source, r.driver)
+        inputs = self.inputs if self.inputs is not None else (r.source, r.driver, *([r.relative_to] if isinstance(r.relative_to, Path) else []))
         output_path = check_output_path(r.output, r.overwrite, inputs=inputs)
         source, driver = self._probe_inputs()
         if self.engine is None:
@@ -219,7 +226,8 @@ class EditJob:
         if writer.audio_dropped:
             self.reporter.note("a PNG sequence has no audio track; the audio was not kept")
         paster = self._pasters(source, float(fps)) if r.paste else None
-        inference = Inference(self.engine, r, plan.feed, self.timer, portrait=plan.portrait,
+        neutral = self._driver_neutral(driver, plan.driver_framing.box)
+        inference = Inference(self.engine, r, plan.feed, self.timer, portrait=plan.portrait, neutral=neutral,
                               model_reference=paster is not None and r.paste_method != "replace" and r.paste_reference == "model",
                               keep_reference=paster is not None)
         compose = Compositor(paster, self.timer, size, panel_height=out_h if r.side_by_side else None, picture=plan.feed.picture)
@@ -246,13 +254,40 @@ class EditJob:
         return {**report, "batch_size": batch_size, "frames_edited": inference.frames_edited, "decode_errors": decode_errors}
 
     def _pasters(self, source: MediaInfo, fps: float) -> Callable[[Subject], Paster]:
-        """Makes each subject's paster, at the subject's first box."""
+        """Makes each subject's paster, at the subject's first box; a still portrait's finds
+        its mask once."""
         r = self.request
+        still = source.kind == "image"
 
         def paster(subject: Subject) -> Paster:
-            return Paster(subject.box_at(subject.first), source.width, source.height, mask=r.mask, feather=r.feather, method=r.paste_method, fps=fps)
+            return Paster(subject.box_at(subject.first), source.width, source.height, mask=r.mask, feather=r.feather, method=r.paste_method,
+                          fps=fps, still=still)
 
         return paster
+
+    def _driver_neutral(self, driver: MediaInfo, box: CropBox) -> torch.Tensor | None:
+        """The motion of the driver's neutral that ``relative_to`` names (a time of the driver,
+        cropped with the driver's box, or a still of the driver's actor, framed on its own);
+        None: relative driving starts from the driver's first frame."""
+        r, engine = self.request, self.engine
+        assert engine is not None
+        if r.relative_to is None:
+            return None
+        if isinstance(r.relative_to, Path):
+            info = probe(r.relative_to)
+            if info.kind != "image":
+                raise InputError(f"--relative-to {info.path.name} is a video", "give a still image of the driver's actor, or a time in seconds of the driver")
+            framing = self.framing(info, role="driver reference")
+            return engine.motion([crop(read_image(info.path), framing.box, engine.size)])
+        seconds = float(r.relative_to)  # within the driver video (checked with the inputs)
+        reader = FrameReader(driver.path, start=seconds)
+        try:
+            frame = next(iter(reader), None)
+        finally:
+            reader.close()
+        if frame is None:
+            raise InputError(f"--relative-to {seconds:g} s is past the end of the driver {driver.path.name} ({driver.duration:.2f} s)", "give a time within the driver")
+        return engine.motion([crop(frame, box, engine.size)])
 
     def _audio(self, source: MediaInfo, driver: MediaInfo, still_source: bool, duration: float | None) -> AudioSource | None:
         choice = self.request.audio
@@ -292,6 +327,7 @@ class EditJob:
             "model": {**self.engine.located.to_dict(), "demo": model_note(self.engine.located) is not None} if self.engine.located else None,
             "device": str(self.engine.device),
             "precision": r.precision,
+            "relative_to": None if r.relative_to is None else (str(r.relative_to) if isinstance(r.relative_to, Path) else r.relative_to),
             "timings": {k: round(v, 3) for k, v in self.timer.seconds.items()},
         }
 

@@ -36,7 +36,12 @@ class EditRequest:
     strength in and out over ``fade`` seconds at its ends; every other frame is the source's.
     ``start``/``duration`` instead cut the output. ``face_index`` picks the source's face,
     ``driver_face_index`` the driver's (0 = the largest). ``portrait`` (reenact) requires the
-    source to be a still image.
+    source to be a still image; its expression edit is pasted into the full photo unless
+    ``output_crop``.
+
+    ``relative_to`` (implies ``relative``) is the driver's neutral that relative driving
+    measures the driver's motion from: a time in seconds of the driver, or a still image of the
+    driver's actor; None: the driver's first frame.
     """
 
     source: Path
@@ -57,6 +62,7 @@ class EditRequest:
     duration: float | None = None
     strength: float = 1.0
     relative: bool = False
+    relative_to: str | float | Path | None = None  # parsed to float seconds or a Path
     smooth: float = 0.0
     crop: str = "auto"
     box: str | None = None
@@ -64,6 +70,7 @@ class EditRequest:
     face_index: int = 0
     driver_face_index: int = 0
     portrait: bool = False
+    output_crop: bool = False
     mask: str = "face"
     feather: float = DEFAULT_FEATHER
     paste_method: str = "change"
@@ -106,12 +113,37 @@ class EditRequest:
             self.person = Path(self.person)
             if not self.person.is_file():
                 raise InputError(f"--person {self.person}: photo not found", "give a photo of the person to edit")
+        self._check_relative_to()
+        if self.output_crop and self.paste:
+            raise InputError("the output is either the face crop or the pasted frames", "drop --output-crop, or the paste")
         if self.paste is None:
-            self.paste = self.mode == "expression"
+            self.paste = self.mode == "expression" and not self.output_crop
         elif self.paste and self.mode != "expression":
             raise InputError(f"a {self.mode} edit cannot be pasted back", "a new head pose no longer lines up with the frame; the output is the face crop")
         self._check_casting()
         self.motion = self.new_motion()
+
+    def _check_relative_to(self) -> None:
+        """``relative_to`` as seconds (a number, or text that reads as one) or an existing file."""
+        value = self.relative_to
+        if value is None:
+            return
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                value = Path(value)
+        if isinstance(value, Path):
+            if not value.expanduser().is_file():
+                raise InputError(f"--relative-to {value}: neither a time in seconds nor an image file", "give the driver's neutral as seconds (2.5) or a still image of the driver's actor")
+            value = value.expanduser()
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+            check_all({"--relative-to": value})
+        else:
+            raise InputError(f"--relative-to {value!r} is not a time or an image", "give seconds (2.5) or a path")
+        self.relative_to = value
+        self.relative = True
 
     def _check_casting(self) -> None:
         """Who is edited: the per-shot choices need shot detection and a detected face."""

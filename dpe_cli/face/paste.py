@@ -189,6 +189,7 @@ class Paster(Closing):
         method: str = "change",
         fps: float = 25.0,
         smooth: bool = True,
+        still: bool = False,
     ) -> None:
         if method not in PASTE_METHODS:
             raise InputError(f"--paste {method!r} is not a paste method", f"use one of: {', '.join(PASTE_METHODS)}")
@@ -206,7 +207,10 @@ class Paster(Closing):
         self._points: np.ndarray | None = None  # last landmarks, as fractions of the box
         self._filter = OneEuroFilter(fps) if smooth else None
         self._mover = _DetailMover(OneEuroFilter(fps) if smooth else None) if method == "change" else None
-        self._mesh = FaceMesh(static_image_mode=False) if self.regions != ("box",) else None
+        self._mesh = FaceMesh(static_image_mode=still) if self.regions != ("box",) else None
+        self.still = still
+        self._still_mask: np.ndarray | None = None
+        self._still_box: np.ndarray | None = None
 
     def move_to(self, box: CropBox) -> None:
         """Follow a moving box (of the same side: the masks are drawn at that size); the
@@ -223,8 +227,16 @@ class Paster(Closing):
     def mask(self, frame: np.ndarray) -> np.ndarray:
         """The feathered mask (box side square, float32 in [0, 1]) for this frame of the video.
 
-        Call once per frame, in order: it advances the landmark track.
+        Call once per frame, in order: it advances the landmark track (a still's mask is found once).
         """
+        if self._still_mask is not None:
+            return self._still_mask
+        mask = self._mask(frame)
+        if self.still:
+            self._still_mask = mask
+        return mask
+
+    def _mask(self, frame: np.ndarray) -> np.ndarray:
         if self._mesh is not None:
             points = self._mesh(crop(frame, self.box, MESH_SIZE))
             if points is None:
@@ -265,11 +277,22 @@ class Paster(Closing):
             src = frame[y : y + h, x : x + w].astype(np.float32)
             result = resize_square(edited, size)[visible].astype(np.float32)
         else:
-            whole = crop(frame, self.box, size).astype(np.float32)  # edge pixels repeated outside the frame
+            whole = self._box_of(frame)
             src = whole[visible]
             result = self._changed(whole, edited, reference)[visible]
         out[y : y + h, x : x + w] = np.clip(np.rint(src + alpha * (result - src)), 0, 255).astype(np.uint8)
         return out
+
+    def _box_of(self, frame: np.ndarray) -> np.ndarray:
+        """The frame's box as float32 (edge pixels repeated outside the frame); a still's is cut
+        once (callers get it read-only: the change is computed into new arrays)."""
+        if self._still_box is not None:
+            return self._still_box
+        whole = crop(frame, self.box, self.box.size).astype(np.float32)
+        if self.still:
+            whole.flags.writeable = False
+            self._still_box = whole
+        return whole
 
     def _changed(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """The box (float32, full resolution) with the edit's change applied to its own pixels."""

@@ -117,3 +117,51 @@ def test_peak_memory_does_not_grow_with_length(tiny_weights, tmp_path):
         ffmpeg("-stream_loop", "-1", "-i", str(media("talk_full_590.mp4")), "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-an", str(source))
         peaks[seconds] = _peak_rss_mib([sys.executable, "-m", "dpe_cli", "edit-expression", str(source), "--driver", str(media("dpe_driver_crop.mp4")), "-w", str(tiny_weights), "-o", str(tmp_path / "out.mp4"), "-y", "--quiet", "--mask", "box"])
     assert peaks[8] < peaks[1] * 1.1 + 30, peaks
+
+
+def _portrait_and_driver(folder):
+    """An odd-sized synthetic portrait photo and a short driver clip."""
+    import cv2
+
+    from dpe_cli.synth import Expression, Identity, Pose, render_frame, write_clip
+
+    photo = render_frame(Identity.from_seed(5), Pose(), Expression(), (361, 451))
+    cv2.imwrite(str(folder / "photo.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    write_clip(folder / "drv.mp4", 7, n_frames=6, size=96, kind="crop")
+    return folder / "photo.png", folder / "drv.mp4"
+
+
+def test_reenact_expression_writes_the_photo_size_and_output_crop_the_crop(tiny_weights, tmp_path):
+    photo, driver = _portrait_and_driver(tmp_path)
+    full = run_dpe("reenact", str(photo), str(driver), "-m", "expression", "-w", str(tiny_weights), "-o", str(tmp_path / "full.mp4"),
+                   "--relative-to", "0.08", "--paste", "change-fast", "--mask", "mouth", "--json", "--quiet")
+    assert full.returncode == 0, full.stderr
+    report = json.loads(full.stdout)
+    assert report["paste"] and report["paste_method"] == "change-fast" and report["mask"] == "mouth" and report["relative_to"] == 0.08
+    got = probe(tmp_path / "full.mp4")
+    assert (got.width, got.height, got.frame_count) == (361, 451, 6)
+    crop = run_dpe("reenact", str(photo), str(driver), "-m", "expression", "--output-crop", "-w", str(tiny_weights), "-o", str(tmp_path / "crop.mp4"), "--quiet")
+    assert crop.returncode == 0, crop.stderr
+    assert (probe(tmp_path / "crop.mp4").width, probe(tmp_path / "crop.mp4").height) == (64, 64)
+    both = run_dpe("reenact", str(photo), str(driver), "-w", str(tiny_weights), "-o", str(tmp_path / "both.mp4"), "--quiet")
+    assert both.returncode == 0 and probe(tmp_path / "both.mp4").width == 64  # the head moves: the crop
+    bad = run_dpe("reenact", str(photo), str(driver), "-w", str(tiny_weights), "-o", str(tmp_path / "bad.mp4"), "--relative-to", "later")
+    assert bad.returncode == 2 and "neither a time in seconds nor an image" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_batch_takes_output_crop_and_relative_to(tiny_weights, tmp_path):
+    from helpers import write_jsonl
+
+    photo, driver = _portrait_and_driver(tmp_path)
+    import shutil
+
+    shutil.copy(photo, tmp_path / "neutral.png")  # any still with a face; a path relative to the manifest
+    manifest = write_jsonl(tmp_path / "jobs.jsonl", [
+        {"command": "reenact", "source": "photo.png", "driver": "drv.mp4", "output": "a.mp4", "mode": "expression", "relative_to": "neutral.png"},
+        {"command": "reenact", "source": "photo.png", "driver": "drv.mp4", "output": "b.mp4", "mode": "expression", "output_crop": True},
+        {"command": "edit-expression", "source": "drv.mp4", "driver": "drv.mp4", "output": "c.mp4", "relative_to": 0.04},
+    ])
+    result = run_dpe("batch", str(manifest), "--results", str(tmp_path / "res"), "-w", str(tiny_weights), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [probe(tmp_path / n).width for n in ("a.mp4", "b.mp4", "c.mp4")] == [361, 64, 96]

@@ -42,3 +42,14 @@ def test_per_frame_weights_fade_the_edit():
     torch.testing.assert_close(faded[:, 0], torch.tensor([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError):
         MotionControl()(driver, None, torch.tensor([0.0, 0.5, 1.0]))
+
+
+def test_relative_driving_from_a_chosen_neutral():
+    """With a driver neutral of the user's choosing, the motion is measured from it, not from the
+    driver's first frame: the frame equal to the neutral gets the source's own vector."""
+    driver = torch.tensor([[1.0, 0.0], [3.0, 0.0], [5.0, 0.0]])
+    source = torch.tensor([[10.0, 10.0]])
+    control = MotionControl(relative=True, reference=torch.tensor([3.0, 0.0]))
+    torch.testing.assert_close(control(driver, source), torch.tensor([[8.0, 10.0], [10.0, 10.0], [12.0, 10.0]]))
+    later = control(torch.tensor([[3.0, 1.0]]), torch.tensor([[0.0, 0.0]]))  # the anchor stays the first source's
+    torch.testing.assert_close(later, torch.tensor([[10.0, 11.0]]))
