@@ -71,9 +71,16 @@ def _ramp(magnitude: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip((magnitude - low) / (high - low), 0.0, 1.0)
 
 
+def _largest_channel(delta: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest absolute channel of an RGB difference (three elementwise maxima:
+    several times faster than a reduction over the last axis)."""
+    magnitude = np.abs(delta)
+    return np.maximum(np.maximum(magnitude[..., 0], magnitude[..., 1]), magnitude[..., 2])
+
+
 def change_weight(delta: np.ndarray) -> np.ndarray:
     """Per pixel of a crop, 0 where the edit's change is small and 1 where it replaces the face."""
-    return _ramp(np.abs(delta).max(axis=2), CHANGE_LOW, CHANGE_HIGH)
+    return _ramp(_largest_channel(delta), CHANGE_LOW, CHANGE_HIGH)
 
 
 def _stretch(weight: np.ndarray, size: int) -> np.ndarray:
@@ -94,6 +101,14 @@ class _Rect:
                       max(cols.min() - margin, 0), min(cols.max() + 1 + margin, size))
         self.large = tuple(round(v * side / size) for v in self.small)
         self._side = side
+
+    @classmethod
+    def whole(cls, side: int) -> _Rect:
+        """The whole crop of this side, as a rectangle of itself."""
+        rect = cls.__new__(cls)
+        rect.small = rect.large = (0, side, 0, side)
+        rect._side = side
+        return rect
 
     def of_large(self, image: np.ndarray) -> np.ndarray:
         y0, y1, x0, x1 = self.large
@@ -121,13 +136,26 @@ class _DetailMover:
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._flow.setFinestScale(0)
         self._steady = steady
+        self._grids: dict[int, np.ndarray] = {}  # side -> (x, y) of every pixel, side x side x 2
+        self._near: tuple[np.ndarray, np.ndarray] | None = None  # a still box, and it at the flow's size
 
-    def __call__(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def _grid(self, rect: _Rect, side: int) -> np.ndarray:
+        """The pixel coordinates (x, y) of the rectangle's large part, of a box of this side."""
+        if side not in self._grids:
+            if len(self._grids) > 2:
+                self._grids.clear()
+            ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
+            self._grids[side] = np.dstack([xs, ys])
+        y0, y1, x0, x1 = rect.large
+        return self._grids[side][y0:y1, x0:x1]
+
+    def __call__(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray, still: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """``box`` (float32, side S) with its detail moved along with the edit, and how that
-        moves the reference (to add to it), or None where nothing moves."""
+        moves the reference (to add to it), or None where nothing moves. ``still`` is the box
+        at the edit's size, when the caller has it."""
         side, size = box.shape[0], edited.shape[0]
         delta = edited.astype(np.float32) - reference
-        change = np.abs(delta).max(axis=2)
+        change = _largest_channel(delta)
         moving = _ramp(change, MOVE_LOW, MOVE_HIGH)
         if not moving.any():
             if self._steady is not None:
@@ -142,28 +170,37 @@ class _DetailMover:
         field = np.zeros((work, work, 2), np.float32)
         field[y0:y1, x0:x1] = self._flow.calc(gray[0], gray[1], None)
         field *= _stretch(moving, work)[..., None]
-        by0, by1, bx0, bx1 = rect.large
-        grid = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
-        warped = box.copy()
-        self._warp(box, field, rect, grid, warped)
         # Keep the move only where it explains the edit: where the reference, moved the same
-        # way, comes closer to the edited crop than the unmoved reference is. Moving by the
-        # trusted part of the flow puts an edge part of the way; a blend of moved and unmoved
-        # pixels would show both edges.
-        still = resize_square(box, size)
-        gain = change - np.abs(delta - (resize_square(warped, size) - still)).max(axis=2)
+        # way, comes closer to the edited crop than the unmoved reference is (the box moved at
+        # the flow's resolution, then seen at the edit's size). Moving by the trusted part of the
+        # flow puts an edge part of the way; a blend of moved and unmoved pixels would show both edges.
+        still = resize_square(box, size) if still is None else still
+        if work == side:
+            near = box
+        elif self._near is not None and self._near[0] is box:
+            near = self._near[1]
+        else:
+            near = resize_square(box, work)
+            self._near = (box, near)
+        whole = _Rect.whole(work)
+        trial = near.copy()
+        self._warp(near, field, whole, self._grid(whole, work), trial)
+        gain = change - _largest_channel(delta - (resize_square(trial, size) - still))
         field *= _stretch(_ramp(gain, 0.0, MOVE_TRUST), work)[..., None]
         if self._steady is not None:
             field = (self._steady(field / work) * work).astype(np.float32)
-        self._warp(box, field, rect, grid, warped)
+        warped = box.copy()
+        self._warp(box, field, rect, self._grid(rect, side), warped)
         return warped, resize_square(warped, size) - still
 
     @staticmethod
-    def _warp(box: np.ndarray, field: np.ndarray, rect: _Rect, grid: list[np.ndarray], out: np.ndarray) -> None:
+    def _warp(box: np.ndarray, field: np.ndarray, rect: _Rect, grid: np.ndarray, out: np.ndarray) -> None:
         """``out``'s large rectangle (whose pixel coordinates ``grid`` holds): ``box`` sampled
         where ``field`` (a displacement in its own pixels, over the whole crop) points."""
-        move = rect.enlarged(field, cv2.INTER_LINEAR) * (box.shape[0] / field.shape[0])
-        rect.of_large(out)[:] = cv2.remap(box, grid[0] + move[..., 0], grid[1] + move[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        where = rect.enlarged(field, cv2.INTER_LINEAR)
+        where *= box.shape[0] / field.shape[0]
+        where += grid
+        rect.of_large(out)[:] = cv2.remap(box, where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Paster(Closing):
@@ -211,6 +248,8 @@ class Paster(Closing):
         self.still = still
         self._still_mask: np.ndarray | None = None
         self._still_box: np.ndarray | None = None
+        self._still_small: np.ndarray | None = None
+        self._still_alpha: np.ndarray | None = None
 
     def move_to(self, box: CropBox) -> None:
         """Follow a moving box (of the same side: the masks are drawn at that size); the
@@ -272,7 +311,7 @@ class Paster(Closing):
             return out  # nothing of the box is visible, or the edit changes nothing
         size = self.box.size
         visible = np.s_[y - self.box.y : y - self.box.y + h, x - self.box.x : x - self.box.x + w]
-        alpha = self.mask(frame)[visible][..., None]
+        alpha = self._alpha(frame, visible)
         if self.method == "replace":
             src = frame[y : y + h, x : x + w].astype(np.float32)
             result = resize_square(edited, size)[visible].astype(np.float32)
@@ -280,8 +319,24 @@ class Paster(Closing):
             whole = self._box_of(frame)
             src = whole[visible]
             result = self._changed(whole, edited, reference)[visible]
-        out[y : y + h, x : x + w] = np.clip(np.rint(src + alpha * (result - src)), 0, 255).astype(np.uint8)
+        blend = np.subtract(result, src, dtype=np.float32)  # src + alpha * (result - src), in place
+        blend *= alpha
+        blend += src
+        np.rint(blend, out=blend)
+        np.clip(blend, 0, 255, out=blend)
+        out[y : y + h, x : x + w] = blend  # exact: whole numbers in [0, 255]
         return out
+
+    def _alpha(self, frame: np.ndarray, visible: tuple[slice, slice]) -> np.ndarray:
+        """The mask's visible part, one copy per colour channel (a broadcast over a channel axis
+        of 1 is several times slower than this copy); a still's is made once."""
+        if self._still_alpha is not None:
+            return self._still_alpha
+        mask = self.mask(frame)[visible]
+        alpha = cv2.merge([mask, mask, mask])
+        if self.still:
+            self._still_alpha = alpha
+        return alpha
 
     def _box_of(self, frame: np.ndarray) -> np.ndarray:
         """The frame's box as float32 (edge pixels repeated outside the frame); a still's is cut
@@ -294,12 +349,21 @@ class Paster(Closing):
             self._still_box = whole
         return whole
 
+    def _small_of(self, box: np.ndarray, size: int) -> np.ndarray:
+        """The box at the edit's size (a still's is made once)."""
+        if self._still_small is not None and self._still_small.shape[0] == size:
+            return self._still_small
+        small = resize_square(box, size)
+        if self.still:
+            self._still_small = small
+        return small
+
     def _changed(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """The box (float32, full resolution) with the edit's change applied to its own pixels."""
         side, size = box.shape[0], edited.shape[0]
         edited_f = edited.astype(np.float32)
         reference_f = reference.astype(np.float32)
-        moved = self._mover(box, edited, reference_f) if self._mover is not None else None
+        moved = self._mover(box, edited, reference_f, self._small_of(box, size)) if self._mover is not None else None
         if moved is not None:
             # Measure the change against the moved frame, seen at the model's size through the
             # reference (so the model's own errors still cancel).
@@ -307,15 +371,21 @@ class Paster(Closing):
             reference_f += shift
         delta = edited_f - reference_f
         weight = change_weight(delta)
-        result = box + resize_square(delta, side)
         if not weight.any():
-            return result
+            return np.add(box, resize_square(delta, side))
         # Where the change is large, drop the frame's detail (frame minus the upsampled
         # reference): the result there is the upsampled edit itself, without a ghost.
         rect = _Rect(weight, side)
         fade = rect.enlarged(weight, cv2.INTER_LINEAR)[..., None]
+        detail = rect.of_large(box) - rect.enlarged(reference_f)
+        detail *= fade
+        if moved is not None:
+            box += resize_square(delta, side)  # the moved box is this call's own copy
+            result = box
+        else:
+            result = np.add(box, resize_square(delta, side))
+        rect.of_large(result)[:] -= detail
         part = rect.of_large(result)
-        part -= fade * (rect.of_large(box) - rect.enlarged(reference_f))
         if moved is not None:
             # Sharpen there: steps that make the result agree with the edit at the model's size.
             for _ in range(SHARPEN_STEPS):
