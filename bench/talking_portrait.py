@@ -223,8 +223,8 @@ def strip(pictures: dict, box: CropBox, tags: list[str], path: Path) -> None:
                   (pictures[f"{tag}: change (default)"], "full-resolution output"), (pictures["truth"], "truth")]
         rows.append(np.concatenate([_panel(p, t) for p, t in panels], axis=1))
         faces = [region(p, box) if p.shape[0] != p.shape[1] else p for p, _ in panels]
-        height = rows[-1].shape[0] // 2
-        rows.append(np.concatenate([cv2.resize(f, (360, height), interpolation=cv2.INTER_AREA) for f in faces], axis=1))
+        rows.append(np.concatenate([cv2.resize(f, (360, 360), interpolation=cv2.INTER_AREA if f.shape[0] > 360 else cv2.INTER_NEAREST)
+                                    for f in faces], axis=1))
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
 
