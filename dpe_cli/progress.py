@@ -10,6 +10,8 @@ and the lines above them; ``quiet`` keeps only the warnings. :class:`BatchReport
 
 from __future__ import annotations
 
+import threading
+import time
 from types import TracebackType
 
 from rich.console import Console
@@ -26,6 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+from dpe_cli.errors import single_line
 
 
 class Stage:
@@ -114,11 +118,44 @@ class _RichStage(Stage):
             self._progress.update(self._task, total=task.completed)
 
 
+class _PlainStage(Stage):
+    """A pass off a terminal (a pipe, a log file): no bar, one line when it ends, e.g.
+    ``editing (expression): 60 frames in 43.5 s`` (``shown`` False: none at all)."""
+
+    def __init__(self, console: Console, description: str, total: int | None, completed: int, unit: str, *, shown: bool = True) -> None:
+        self._console, self._description, self._unit, self._shown = console, description, unit, shown
+        self._done, self._total = completed, total
+        self._began = time.perf_counter()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def advance(self, n: int = 1) -> None:
+        with self._lock:
+            self._done += n
+
+    def update(self, *, completed: int | None = None, total: int | None = None) -> None:
+        with self._lock:
+            self._done = self._done if completed is None else completed
+            self._total = self._total if total is None else total
+
+    def describe(self, description: str) -> None:
+        self._description = description
+
+    def close(self) -> None:
+        if self._closed or not self._shown:
+            return
+        self._closed = True
+        units = self._unit if self._done == 1 else f"{self._unit}s"
+        line = f"{self._description}: {self._done} {units} in {time.perf_counter() - self._began:.1f} s"
+        self._console.print(Text(single_line(line)), soft_wrap=True)
+
+
 class RichReporter(Reporter):
     """Progress bars on stderr (units done, rate, time left; one line per pass) and the lines
     above them. The bars appear with the first pass, so a run that fails while setting up
     draws none; ``transient`` bars vanish when done (for output printed after them);
-    ``quiet`` shows only warnings."""
+    ``quiet`` shows only warnings. Off a terminal there are no bars: one line per finished
+    pass. Every note and warning is one line, whatever its length."""
 
     def __init__(self, console: Console | None = None, *, quiet: bool = False, transient: bool = False) -> None:
         self.console = console or Console(stderr=True)
@@ -143,21 +180,27 @@ class RichReporter(Reporter):
     def stage(self, description: str, total: int | None, *, completed: int = 0, unit: str = "frame") -> Stage:
         if self.quiet:
             return Stage()
+        if not self.console.is_terminal:
+            return _PlainStage(self.console, description, total, completed, unit)
         if self._open and not self._progress.live.is_started:
             self._progress.start()
         task = self._progress.add_task(description, total=total, completed=completed, unit=unit, detail="")
         return _RichStage(self._progress, task, self._shortened)
 
+    def _line(self, label: str, style: str, message: str) -> None:
+        text = Text.assemble((label, style), " ", single_line(message)) if label else Text(single_line(message))
+        self.console.print(text, soft_wrap=True, highlight=False)
+
     def say(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(message)
+            self._line("", "", message)
 
     def note(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"[yellow]note:[/] {message}", highlight=False)
+            self._line("note:", "yellow", message)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+        self._line("warning:", "bold yellow", message)
 
     def __enter__(self) -> RichReporter:
         self._open = True
@@ -181,6 +224,9 @@ class BatchReporter(RichReporter):
         self._overall_shown = False
 
     def stage(self, description: str, total: int | None, *, completed: int = 0, unit: str = "frame") -> Stage:
+        if not self.quiet and not self.console.is_terminal:  # a log: the batch's line, none per job
+            shown, self._overall_shown = not self._overall_shown, True
+            return _PlainStage(self.console, description, total, completed, unit, shown=shown)
         stage = super().stage(description, total, completed=completed, unit=unit)
         if not isinstance(stage, _RichStage) or not self._overall_shown:  # quiet, or the batch's own bar
             self._overall_shown = True

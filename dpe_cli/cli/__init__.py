@@ -18,6 +18,7 @@ import traceback
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from dpe_cli import version
 from dpe_cli.cli import batch_cmd, edit_cmd, eval_cmd, info_cmd, preview_cmd, synth_cmd, train_cmd, weights_cmd
@@ -63,9 +64,9 @@ _ERROR = "[bold red]error:[/]"
 
 def _say(label: str, text: str, exc: BaseException | None = None) -> None:
     """One line (``label`` is rich markup), then one per note the cleanup left on ``exc``."""
-    stderr.print(f"{label} {single_line(text)}", highlight=False, soft_wrap=True, markup=True)
+    stderr.print(Text.from_markup(label) + Text(f" {single_line(text)}"))  # the text as it is: paths may hold brackets
     for note in getattr(exc, "__notes__", ()):
-        stderr.print(f"[yellow]note:[/] {single_line(note)}", highlight=False, soft_wrap=True, markup=True)
+        stderr.print(Text.assemble(("note:", "yellow"), f" {single_line(note)}"))
 
 
 def _invoke(argv: list[str]) -> int:

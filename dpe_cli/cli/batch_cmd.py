@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, stderr
+from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, print_result, stderr
+from dpe_cli.errors import single_line
 
 
 class _DefaultRun(TyperGroup):
@@ -48,7 +49,7 @@ def _defaults(command: str | None, options: dict[str, Any], extra: list[str]) ->
 
 @batch_app.command("run")
 def run(
-    manifest: Annotated[str | None, typer.Argument(help="Jobs, one per line: JSON lines or CSV with a header (source, driver, output, [command], [options]); - reads stdin.", show_default=False)] = None,
+    manifest: Annotated[str | None, typer.Argument(help="Jobs, one per line: JSON lines or CSV with a header (source, driver, output, \\[command], \\[options]); - reads stdin.", show_default=False)] = None,
     results: Annotated[Path, typer.Option("--results", "-r", help="Folder for the results (one JSON line per job and worker); reruns skip what is done there.", show_default=False)] = ...,  # type: ignore[assignment]
     folder: Annotated[Path | None, typer.Option("--folder", help="Shorthand without a manifest: every video of this folder...", show_default=False)] = None,
     driver: Annotated[Path | None, typer.Option("--driver", "-d", help="...driven by this driver...", show_default=False)] = None,
@@ -94,9 +95,8 @@ def run(
         print_json(summary.as_dict())
     if (not json_out and not quiet) or summary.exit_code:  # a failing batch says so even with -q
         line = f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed of {summary.taken} jobs (worker {summary.worker})"
-        colour = "red" if summary.failed else "green"
         hint = f"; {summary.not_retried} failed before and were not redone: pass --retry-failed to redo them" if summary.not_retried else ""
-        stderr.print(f"[{colour}]{line}[/]{hint}; records in {summary.results}", highlight=False, soft_wrap=True)
+        print_result(f"{line}{hint}; records in {summary.results}")
     raise typer.Exit(summary.exit_code)
 
 
@@ -113,14 +113,14 @@ def status(
     if json_out:
         print_json(state.as_dict())
         return
-    stderr.print(f"{state.done} done, {state.failed} failed, {state.pending} pending of {state.planned} jobs "
-                 f"({state.frames} frames, {state.seconds:.1f} s of editing; workers: {_some(state.workers) or 'none'})", highlight=False, soft_wrap=True)
+    print_result(f"{state.done} done, {state.failed} failed, {state.pending} pending of {state.planned} jobs "
+                 f"({state.frames} frames, {state.seconds:.1f} s of editing; workers: {_some(state.workers) or 'none'})")
     for reason, count in sorted(state.reasons.items(), key=lambda kv: -kv[1]):
-        stderr.print(f"  {count} x {reason}", highlight=False, soft_wrap=True)
+        print_result(f"  {count} x {single_line(reason)}")
     if state.missing_workers:
-        stderr.print(f"  never started: {len(state.missing_workers)} worker(s), {_some(state.missing_workers)} (their jobs are pending)", highlight=False, soft_wrap=True)
+        print_result(f"  never started: {len(state.missing_workers)} worker(s), {_some(state.missing_workers)} (their jobs are pending)")
     if state.unreadable:
-        stderr.print(f"  could not read: {_some(state.unreadable)}", highlight=False, soft_wrap=True)
+        print_result(f"  could not read: {_some(state.unreadable)}")
 
 
 def _some(names: list[str], shown: int = 5) -> str:

@@ -13,11 +13,36 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from dpe_cli.choices import DEVICES, REGIONS
 
-# Progress bars, warnings and errors go to stderr; stdout is kept for machine-readable output.
-stderr = Console(stderr=True)
+# Off a terminal (a pipe, a log file) a line is never wrapped: rich would break it at 80 columns.
+_UNWRAPPED = 1_000_000
+
+
+def console(*, to_stderr: bool) -> Console:
+    """A console for results (stdout) or for everything else (stderr). Lines are never
+    wrapped by us (a terminal wraps what is longer than its width); off a terminal the width
+    is unlimited and there is no colour. ``NO_COLOR``, ``FORCE_COLOR`` and ``COLUMNS`` (on a
+    terminal) work as rich reads them."""
+    out = Console(stderr=to_stderr, soft_wrap=True, highlight=False)
+    if not out.is_terminal:
+        out.width = _UNWRAPPED
+    return out
+
+
+# A command's result (what it wrote, its report) goes to stdout; progress, notes, warnings and
+# errors to stderr, so `dpe ... > log` keeps the result and `| grep` finds it.
+stderr = console(to_stderr=True)
+stdout = console(to_stderr=False)
+
+
+def print_result(text: str, *, label: str = "", style: str = "green") -> None:
+    """A command's result line on stdout: ``label`` (coloured on a terminal) then ``text``,
+    printed as it is (no markup: paths may hold brackets)."""
+    line = Text.assemble((label, style), " ", text) if label else Text(text)
+    stdout.print(line)
 
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes.")]

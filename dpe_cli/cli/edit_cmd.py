@@ -30,6 +30,7 @@ from dpe_cli.cli.common import (
     WeightsOption,
     complete_regions,
     print_json,
+    print_result,
     stderr,
 )
 
@@ -92,11 +93,7 @@ def _run(command: str, given: dict[str, Any]) -> None:
         print_json(report)
     elif not quiet:
         framing = f"box {report['box']}" if len(report.get("shots") or ()) < 2 else f"{len(report['shots'])} shots"
-        stderr.print(
-            f"[green]wrote[/] {report['output']} ({report['frames']} frames, {report['fps']:.3g} fps, "
-            f"{report['duration']:.2f} s, {framing})",
-            highlight=False,
-        )
+        print_result(f"{report['output']} ({report['frames']} frames, {report['fps']:.3g} fps, {report['duration']:.2f} s, {framing})", label="wrote")
 
 
 def edit_expression(
@@ -220,10 +217,10 @@ def reenact(
 ) -> None:
     """One-shot talking head: animate the portrait IMAGE with the DRIVER video's motion.
 
-    --mode expression keeps the pose, so the animated face is pasted into the full photo
-    (its size, hair and background kept; --paste, --mask, --feather as for edit-expression,
-    --output-crop for the crop). --mode pose and both move the head against the shoulders:
-    their output is the face crop at the model's size. The portrait is framed, encoded and
+    An expression-only edit (-m expression) keeps the pose, so the animated face is pasted
+    into the full photo (its size, hair and background kept; --paste, --mask, --feather as
+    for edit-expression, --output-crop for the crop). The pose and both modes move the head
+    against the shoulders: their output is the face crop at the model's size. The portrait is framed, encoded and
     masked once; the output is as long as the driver, with the driver's audio by default.
     --relative starts from the portrait's own expression and pose, which usually looks more
     natural for another person's driver.

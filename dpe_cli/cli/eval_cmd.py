@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from dpe_cli.cli.common import DebugOption, DeviceOption, JsonOption, QuietOption, print_json, stderr
+from dpe_cli.cli.common import DebugOption, DeviceOption, JsonOption, QuietOption, print_json, stderr, stdout
+from dpe_cli.errors import single_line
 from dpe_cli.eval.run import MODES, PAPER_FRAMES, EvalOptions, Evaluation, ProtocolRequest, evaluate
 from dpe_cli.progress import RichReporter
 
@@ -106,15 +108,9 @@ def _reporter(quiet: bool) -> RichReporter:
     return RichReporter(stderr, quiet=quiet, transient=True)
 
 
-def _table_console() -> Console:
-    """stdout; wide enough for Table 3 when it is a file or pipe (rich assumes 80 columns)."""
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
-
-
 def _print_notes(console: Console, lines: Sequence[str]) -> None:
     for line in lines:
-        console.print(f"[dim]{line}[/]", highlight=False, soft_wrap=True)
+        console.print(Text(single_line(line), style="dim"))
 
 
 @eval_app.command("compare")
@@ -192,7 +188,7 @@ def _show(
     if json_out:
         print_json(result.to_dict(per_frame))
         return
-    console = _table_console()
+    console = stdout  # unwrapped off a terminal: Table 3 is wider than 80 columns
     for table in tables:
         console.print(table)
     if not quiet:

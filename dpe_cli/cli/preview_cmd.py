@@ -15,6 +15,7 @@ from dpe_cli.cli.common import (
     QuietOption,
     WeightsOption,
     print_json,
+    print_result,
     stderr,
 )
 from dpe_cli.cli.edit_cmd import BoxScale, DriverFaceIndex, FaceIndex, Faces, Feather, Mask, Person, Shots
@@ -62,7 +63,7 @@ def preview(
         })  # fmt: skip
     elif not quiet:
         framing = f"{len(report.shots)} shots" if len(report.shots) > 1 else f"box {report.source_box}"
-        stderr.print(f"[green]wrote[/] {report.output} ({framing}, model {report.weights.name})", highlight=False)
+        print_result(f"{report.output} ({framing}, model {report.weights.name})", label="wrote")
 
 
 def register(app: typer.Typer) -> None:

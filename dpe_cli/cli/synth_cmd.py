@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from dpe_cli.choices import SYNTH_KINDS, SYNTH_MOTIONS, VIDEO_SUFFIXES
-from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, stderr
+from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, print_result, stderr
 from dpe_cli.errors import InputError, OutputExistsError
 
 
@@ -76,7 +76,7 @@ def synth(
     if json_out:
         print_json(summary)
     elif not quiet:
-        stderr.print(f"[green]wrote[/] {len(paths)} clip(s), {summary['frames']} frames ({dims[0]}x{dims[1]} {kind}) to {out}", highlight=False)
+        print_result(f"{len(paths)} clip(s), {summary['frames']} frames ({dims[0]}x{dims[1]} {kind}) to {out}", label="wrote")
 
 
 def register(app: typer.Typer) -> None:

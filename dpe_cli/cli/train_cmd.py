@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.text import Text
 
 from dpe_cli.choices import CACHE_FORMATS, DEFAULT_BOX_SCALE, OBJECTIVES, PRECISIONS
 from dpe_cli.cli.common import (
@@ -21,9 +22,10 @@ from dpe_cli.cli.common import (
     complete_devices,
     parse_device,
     print_json,
+    print_result,
     stderr,
 )
-from dpe_cli.errors import InputError
+from dpe_cli.errors import InputError, single_line
 from dpe_cli.interrupt import interruption
 
 _RUN = "Run"
@@ -104,19 +106,19 @@ def train(
         with RichReporter(stderr, quiet=quiet) as reporter:
             result = run_training(options, reporter)
     except TrainingInterrupted as stop:
-        stderr.print(f"[yellow]stopped:[/] {stop.one_line()}", highlight=False)
+        stderr.print(Text.assemble(("stopped:", "yellow"), f" {stop.one_line()}"))
         raise typer.Exit(stop.exit_code) from None
     except KeyboardInterrupt as exc:  # a second Ctrl-C, SIGHUP, or a signal before training started
         stop = interruption(exc)
-        stderr.print(f"[yellow]interrupted[/] ({stop.name}; nothing new was saved)", highlight=False)
+        stderr.print(Text.assemble(("interrupted", "yellow"), f" ({stop.name}; nothing new was saved)"))
         raise typer.Exit(stop.exit_code) from None
     if os.environ.get("RANK", "0") != "0":
         return
     if json_out:
         print_json({"step": result.step, "model": str(result.model), "checkpoint": str(result.checkpoint)})
     elif not quiet:
-        stderr.print(f"[green]done:[/] step {result.step}, model {result.model}", highlight=False)
-        stderr.print(f"edit with it:  dpe edit-expression VIDEO --driver DRIVER --weights {result.model}", highlight=False)
+        print_result(f"step {result.step}, model {result.model}", label="done:")
+        print_result(f"edit with it:  dpe edit-expression VIDEO --driver DRIVER --weights {result.model}")
 
 
 def prepare_data(
@@ -143,9 +145,9 @@ def prepare_data(
 
     def report(source: Path, error: str | None) -> None:
         if error is not None:
-            stderr.print(f"[bold yellow]warning:[/] skipping {source}: {error}", highlight=False)
+            stderr.print(Text.assemble(("warning:", "bold yellow"), f" skipping {source}: {single_line(error)}"))
         elif not quiet:
-            stderr.print(f"cropped {source}", highlight=False)
+            stderr.print(Text(f"cropped {source}"))
 
     settings = PrepareSettings(size=size, face_index=face_index, box_scale=box_scale, detect_every=detect_every, crf=crf)
     summary = run_prepare(raw_dir, out_dir, settings, overwrite=overwrite, workers=workers, report=report)
@@ -156,10 +158,7 @@ def prepare_data(
             "failed": [{"path": str(p), "error": e} for p, e in summary.failed],
         })  # fmt: skip
     elif not quiet and (summary.written or summary.existing):
-        stderr.print(
-            f"[green]done:[/] {len(summary.written)} cropped, {len(summary.existing)} already there, {len(summary.failed)} skipped -> {out_dir}",
-            highlight=False,
-        )
+        print_result(f"{len(summary.written)} cropped, {len(summary.existing)} already there, {len(summary.failed)} skipped -> {out_dir}", label="done:")
     if summary.failed and not (summary.written or summary.existing):
         raise InputError(
             f"nothing was prepared: all {len(summary.failed)} videos under {raw_dir} failed",

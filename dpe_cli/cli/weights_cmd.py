@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dpe_cli.cli.common import DebugOption, JsonOption, WeightsOption, print_json, stderr
+from dpe_cli.cli.common import DebugOption, JsonOption, WeightsOption, print_json, print_result
 from dpe_cli.errors import InputError
 from dpe_cli.weights import describe_lookup
 
@@ -68,7 +68,7 @@ def install_command(
     if json_out:
         print_json(_describe(info))
     else:
-        stderr.print(f"installed {info.path} ({info.parameters:,} parameters, sha256 {info.sha256[:12]}…)", highlight=False)
+        print_result(f"{info.path} ({info.parameters:,} parameters, sha256 {info.sha256[:12]}…)", label="installed")
 
 
 def _describe(info: CheckpointInfo) -> dict:
@@ -121,7 +121,7 @@ def convert_command(
     if json_out:
         print_json(_describe(info))
     else:
-        stderr.print(f"wrote {output} ({info.parameters:,} parameters, sha256 {info.sha256[:12]}…)")
+        print_result(f"{output} ({info.parameters:,} parameters, sha256 {info.sha256[:12]}…)", label="wrote")
 
 
 def register(app: typer.Typer) -> None:

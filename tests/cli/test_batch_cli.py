@@ -150,8 +150,8 @@ def test_a_quiet_rerun_with_earlier_failures_says_so_in_one_line(tiny_weights, t
     command = ("batch", str(manifest), "--results", str(tmp_path / "R"), "-w", str(tiny_weights), "-q")
     assert run_dpe(*command).returncode == 1
     again = run_dpe(*command)
-    assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1, again.stderr
-    assert "0 done, 0 already done, 1 failed" in again.stderr and "pass --retry-failed" in again.stderr
+    assert again.returncode == 1 and len(again.stdout.strip().splitlines()) == 1 and not again.stderr.strip(), again.stderr
+    assert "0 done, 0 already done, 1 failed" in again.stdout and "pass --retry-failed" in again.stdout
 
 
 def test_status_text_names_unstarted_workers_unreadable_files_and_a_manifest(tmp_path):
@@ -162,8 +162,8 @@ def test_status_text_names_unstarted_workers_unreadable_files_and_a_manifest(tmp
     (results / "results-0-of-2.jsonl").write_text(json.dumps({"output": "/o/a.mp4", "status": "done", "fingerprint": "f", "finished": 1}) + "\n{cut\n")
     status = run_dpe("batch", "status", str(results))
     assert status.returncode == 0, status.stderr
-    assert "1 done, 0 failed, 1 pending of 2 jobs" in status.stderr
-    assert "never started: 1 worker(s), 1-of-2" in status.stderr and "could not read: results-0-of-2.jsonl line 2" in status.stderr
+    assert "1 done, 0 failed, 1 pending of 2 jobs" in status.stdout
+    assert "never started: 1 worker(s), 1-of-2" in status.stdout and "could not read: results-0-of-2.jsonl line 2" in status.stdout
     manifest = write_jsonl(tmp_path / "jobs.jsonl", [{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4"}])
     wrong = run_dpe("batch", "status", str(manifest))
     assert wrong.returncode == 2 and "is a manifest" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
