@@ -72,6 +72,41 @@ def _make_private_dir(folder: Path) -> Path:
         raise InputError(f"cannot write in the output folder {folder} ({exc.strerror or exc})", "choose a writable folder for the output") from exc
 
 
+def make_output_folder(folder: str | Path, *, dry_run: bool = False) -> list[Path]:
+    """Create a missing output folder and its missing parents (``dpe batch``: a manifest that
+    names ``out/ep1.mp4`` expects ``out/`` to be made), only inside a folder that exists, is
+    writable and is not itself a link, and never through a link: each missing folder is made
+    with ``mkdir``, which does not follow a link in its place, and one that appears there as a
+    link or a file is refused. Returns the folders made (``dry_run``: that would be made, after
+    the same checks), outermost first."""
+    folder = Path(os.path.abspath(Path(folder).expanduser()))
+    missing: list[Path] = []
+    current = folder
+    while not current.is_dir():
+        if os.path.lexists(current):  # a file, or a link to nothing
+            raise InputError(f"cannot create the output folder {folder}: {current} is not a folder", "choose another output path")
+        missing.append(current)
+        current = current.parent
+    if not missing:
+        return []
+    if current.is_symlink():
+        raise InputError(f"cannot create the output folder {folder}: {current} is a link", "create the folders yourself, or write below a real folder")
+    if not os.access(current, os.W_OK | os.X_OK):
+        raise InputError(f"cannot create the output folder {folder}: {current} is not writable", "choose a writable folder for the output")
+    if dry_run:
+        return list(reversed(missing))
+    made = []
+    for part in reversed(missing):
+        try:
+            os.mkdir(part)
+        except FileExistsError:
+            if part.is_symlink() or not part.is_dir():
+                raise InputError(f"cannot create the output folder {folder}: {part} appeared as a link or a file", "choose another output path") from None
+            continue  # another worker made it
+        made.append(part)
+    return made
+
+
 def check_writable(folder: Path) -> None:
     """Fail now, not after the long work: try to create (and remove) the temporary folder."""
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -101,6 +136,18 @@ def check_output_path(path: str | Path, overwrite: bool, *, inputs: Inputs = ())
     return p
 
 
+def check_output_type(path: str | Path) -> None:
+    """A video file's suffix must name a container we write (a PNG folder has none)."""
+    if is_folder_target(path):
+        return
+    p = Path(path)
+    if p.suffix.lower() not in CONTAINERS:
+        raise InputError(
+            f"{Path(path).expanduser().absolute()}: unsupported output type {p.suffix or '(no suffix)'!r}",
+            "use .mp4, .mov or .mkv, or end the path with / for a PNG sequence",
+        )
+
+
 def check_output_target(path: str | Path, overwrite: bool, *, inputs: Inputs = ()) -> Path:
     """:func:`check_output_path` without the probe of the folder (a batch probes each folder
     once). Video files need a .mp4, .mov or .mkv suffix. A PNG-sequence folder may
@@ -111,7 +158,7 @@ def check_output_target(path: str | Path, overwrite: bool, *, inputs: Inputs = (
     folder = is_folder_target(path)
     p = Path(path).expanduser().resolve()
     if not p.parent.is_dir():
-        raise InputError(f"{p.parent}: output folder does not exist", "create it first")
+        raise InputError(f"{p.parent}: output folder does not exist", "create it first (`dpe batch` creates the folders its manifest names)")
     (inputs if isinstance(inputs, InputFiles) else InputFiles(inputs)).refuse(p, folder)
     if folder:
         if p.exists() and not p.is_dir():
@@ -124,11 +171,7 @@ def check_output_target(path: str | Path, overwrite: bool, *, inputs: Inputs = (
         if contents and not overwrite:
             raise OutputExistsError(f"{p}: already holds frames", "pass --overwrite to replace")
     else:
-        if p.suffix.lower() not in CONTAINERS:
-            raise InputError(
-                f"{p}: unsupported output type {p.suffix or '(no suffix)'!r}",
-                "use .mp4, .mov or .mkv, or end the path with / for a PNG sequence",
-            )
+        check_output_type(p)
         if p.exists() and not overwrite:
             raise OutputExistsError(f"{p}: already exists", "pass --overwrite to replace it")
     return p

@@ -150,7 +150,7 @@ def test_reenact_expression_writes_the_photo_size_and_output_crop_the_crop(tiny_
     assert not (tmp_path / "bad.mp4").exists()
 
 
-def test_batch_takes_output_crop_and_relative_to(tiny_weights, tmp_path):
+def test_batch_takes_output_crop_and_relative_to_and_makes_its_output_folder(tiny_weights, tmp_path):
     from helpers import write_jsonl
 
     photo, driver = _portrait_and_driver(tmp_path)
@@ -158,10 +158,10 @@ def test_batch_takes_output_crop_and_relative_to(tiny_weights, tmp_path):
 
     shutil.copy(photo, tmp_path / "neutral.png")  # any still with a face; a path relative to the manifest
     manifest = write_jsonl(tmp_path / "jobs.jsonl", [
-        {"command": "reenact", "source": "photo.png", "driver": "drv.mp4", "output": "a.mp4", "mode": "expression", "relative_to": "neutral.png"},
-        {"command": "reenact", "source": "photo.png", "driver": "drv.mp4", "output": "b.mp4", "mode": "expression", "output_crop": True},
-        {"command": "edit-expression", "source": "drv.mp4", "driver": "drv.mp4", "output": "c.mp4", "relative_to": 0.04},
+        {"command": "reenact", "source": "photo.png", "driver": "drv.mp4", "output": "out/a.mp4", "mode": "expression", "relative_to": "neutral.png"},
+        {"command": "reenact", "source": "photo.png", "driver": "drv.mp4", "output": "out/b.mp4", "mode": "expression", "output_crop": True},
+        {"command": "edit-expression", "source": "drv.mp4", "driver": "drv.mp4", "output": "out/c.mp4", "relative_to": 0.04},
     ])
     result = run_dpe("batch", str(manifest), "--results", str(tmp_path / "res"), "-w", str(tiny_weights), "--json", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert [probe(tmp_path / n).width for n in ("a.mp4", "b.mp4", "c.mp4")] == [361, 64, 96]
+    assert [probe(tmp_path / "out" / n).width for n in ("a.mp4", "b.mp4", "c.mp4")] == [361, 64, 96]  # out/ made by the batch

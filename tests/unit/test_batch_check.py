@@ -70,7 +70,8 @@ def test_a_job_chained_on_another_jobs_output_is_refused(videos):
         ({"output": "drv.mp4"}, {}, "line 1: output .*drv.mp4 is the input"),
         ({"precision": "fp16", "device": "cpu"}, {}, "line 1: fp16 precision needs a CUDA device"),
         ({"output": "x.avi"}, {}, "line 1: .*unsupported output type"),
-        ({"output": "nowhere/x.mp4"}, {}, "line 1: .*output folder does not exist"),
+        ({"output": "A.mp4/x.mp4"}, {}, "line 1: cannot create the output folder .*A.mp4 is not a folder"),
+        ({"output": "new/x.avi"}, {}, "line 1: .*unsupported output type"),
         ({"output": "B.mp4"}, {}, "line 1: .*B.mp4: already exists"),
     ],
 )
@@ -80,6 +81,33 @@ def test_the_line_check_covers_what_a_job_refuses_at_run_time(videos, tiny_weigh
         jobs = read_manifest(str(videos / "jobs.jsonl"), {"weights": str(tiny_weights), **defaults})
         run_batch(jobs, videos / "res", Shard(0, 1))
     assert not (videos / "res").exists()
+    assert not (videos / "new").exists()  # a refused batch makes no folders
+
+
+def test_a_batch_makes_the_output_folders_its_manifest_names_but_never_through_a_link(videos, tmp_path_factory):
+    write_jsonl(videos / "jobs.jsonl", [
+        {"source": "A.mp4", "driver": "drv.mp4", "output": "out/season1/ep1.mp4"},
+        {"source": "B.mp4", "driver": "drv.mp4", "output": "out/season1/frames/"},
+    ])
+    check_batch(read_manifest(str(videos / "jobs.jsonl"), {}))
+    assert (videos / "out" / "season1").is_dir() and not (videos / "out" / "season1" / "frames").exists()  # the writer makes a PNG folder
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (videos / "linked").symlink_to(elsewhere)  # a link dpe did not make: nothing is created through it
+    (videos / "dangling").symlink_to(videos / "gone")
+    for output, match in (("linked/new/x.mp4", "linked is a link"), ("dangling/x.mp4", "dangling is not a folder")):
+        write_jsonl(videos / "jobs.jsonl", [{"source": "A.mp4", "driver": "drv.mp4", "output": output}])
+        with pytest.raises(ManifestError, match=match):
+            check_batch(read_manifest(str(videos / "jobs.jsonl"), {}))
+    assert list(elsewhere.iterdir()) == [] and not (videos / "gone").exists()
+
+
+def test_a_single_edit_refuses_a_missing_folder_and_names_the_batch(tmp_path):
+    from dpe_cli.video import check_output_path
+
+    with pytest.raises(InputError, match="output folder does not exist") as caught:
+        check_output_path(tmp_path / "typo" / "x.mp4", overwrite=False)
+    assert "dpe batch" in caught.value.hint and not (tmp_path / "typo").exists()
 
 
 def test_an_output_this_batch_wrote_may_be_replaced(videos):
