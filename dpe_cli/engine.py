@@ -27,6 +27,24 @@ from dpe_cli.weights import Located, locate_weights, model_note
 Faces = list[np.ndarray] | torch.Tensor
 
 
+THREADS_ENV = "DPE_THREADS"
+
+
+def thread_setting() -> tuple[int | None, str]:
+    """The CPU thread count ``$DPE_THREADS`` asks for (None: torch's default, the physical
+    cores) and a note when it had to be capped at this machine's CPUs; a value that is not a
+    positive integer is refused."""
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return None, ""
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"{THREADS_ENV}={text!r} is not a positive integer", f"e.g. {THREADS_ENV}=4, or unset it for one thread per physical core")
+    cpus = os.cpu_count() or 1
+    if int(text) > cpus:
+        return cpus, f"{THREADS_ENV}={text} is more than this machine's {cpus} CPUs: {cpus} threads are used"
+    return int(text), ""
+
+
 def run_device(device: str | torch.device, precision: str) -> torch.device:
     """The device a run at ``precision`` uses; refused here when this machine cannot (fp16
     needs CUDA), so that a batch can ask before it loads anything."""
@@ -51,22 +69,24 @@ class Engine:
     weights: Path
     located: Located | None = None  # where the weights were found (None: a model built in code)
     channels_last: bool = True
+    threads_note: str = ""  # said by ``announce`` (a capped $DPE_THREADS)
 
     @classmethod
     def load(cls, weights: str | Path | None, device: str | torch.device = "auto", precision: str = "fp32", *, channels_last: bool = True) -> Engine:
         """Load the weights for inference; ``$DPE_THREADS`` sets torch's thread count."""
         located = locate_weights(weights)
         target = run_device(device, precision)
-        threads = os.environ.get("DPE_THREADS")
+        threads, note = thread_setting()
         if threads:
-            if not threads.isdigit() or int(threads) < 1:
-                raise InputError(f"DPE_THREADS={threads!r} is not a positive integer", "e.g. DPE_THREADS=4")
-            torch.set_num_threads(int(threads))
+            torch.set_num_threads(threads)
         model, _ = read_checkpoint(located.path)
-        return cls(model.to(target), target, precision, located.path, located, channels_last)
+        return cls(model.to(target), target, precision, located.path, located, channels_last, note)
 
     def announce(self, reporter: Reporter) -> None:
-        """Say which model runs (name, size, where from), and that a demo model is one."""
+        """Say which model runs (name, size, where from), that a demo model is one, and a
+        capped thread count."""
+        if self.threads_note:
+            reporter.note(self.threads_note)
         if self.located is None:
             return
         reporter.note(f"model: {self.located.describe()}")

@@ -105,7 +105,7 @@ def run_batch(
             try:
                 key = (str(weights[job.key].resolve()), request.device, request.precision)
                 if key not in engines:
-                    engines[key] = Engine.load(weights[job.key], request.device, request.precision)
+                    engines[key] = Engine.load(job.request.weights, request.device, request.precision)  # says where it came from
                     engines[key].announce(reporter)
                 report = EditJob(request, reporter, engines[key], drivers, inputs).run()
             except DPEError as exc:

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import torch
 from torch import Tensor
@@ -32,7 +32,7 @@ T = TypeVar("T")
 def detect_format(path: Path) -> str:
     """``safetensors``, ``torch`` (zip or legacy pickle) from the first bytes, never the suffix."""
     if not path.exists():
-        raise CheckpointError(f"weights file not found: {path}", "check the path given with --weights or $DPE_WEIGHTS")
+        raise CheckpointError(f"weights file not found: {path}", "check the path (a .safetensors file or the official dpe.pt)")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a weights file", "give the .safetensors or .pt file inside it")
     with path.open("rb") as fh:
@@ -117,8 +117,6 @@ def save_model(model: DPE, path: str | Path, extra_metadata: dict[str, str] | No
 
     The write is atomic: a crash never leaves a half-written file at ``path``.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     metadata = {
         "format": FORMAT_NAME,
@@ -129,6 +127,28 @@ def save_model(model: DPE, path: str | Path, extra_metadata: dict[str, str] | No
     }
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    with replacing(path) as tmp, tmp.open("wb") as fh:
+        write_safetensors(fh, tensors, metadata)
     return path
+
+
+def write_safetensors(fh: BinaryIO, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """The safetensors layout, written byte for byte the same for the same model: metadata keys
+    and tensors in sorted order (the library's writer orders its metadata differently on each
+    run, and makes its file 0600 whatever the umask). float32 tensors only."""
+    header: dict[str, object] = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    names = sorted(tensors)
+    for name in names:
+        tensor = tensors[name]
+        if tensor.dtype != torch.float32:
+            raise ValueError(f"{name}: only float32 tensors are written, not {tensor.dtype}")
+        size = tensor.numel() * 4
+        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
+    fh.write(struct.pack("<Q", len(text)))
+    fh.write(text)
+    for name in names:
+        fh.write(tensors[name].contiguous().numpy().astype("<f4", copy=False).tobytes())

@@ -36,10 +36,24 @@ def gather() -> dict:
         "mediapipe": mediapipe_version,
         "ffmpeg": ffmpeg,
         "devices": devices,
-        "threads": torch.get_num_threads(),
+        **_threads(torch),
         "cpu_count": os.cpu_count(),
         "weights": describe_lookup(),
     }
+
+
+def _threads(torch) -> dict:
+    """The thread count a run would use, and why ($DPE_THREADS, capped or refused, or torch's default)."""
+    from dpe_cli.engine import THREADS_ENV, thread_setting
+    from dpe_cli.errors import InputError
+
+    try:
+        threads, note = thread_setting()
+    except InputError as exc:
+        return {"threads": torch.get_num_threads(), "threads_from": f"{exc.message}: runs refuse it"}
+    if threads is None:
+        return {"threads": torch.get_num_threads(), "threads_from": "torch's default: one per physical core"}
+    return {"threads": threads, "threads_from": note or f"${THREADS_ENV}"}
 
 
 def info(json_out: JsonOption = False, debug: DebugOption = False) -> None:
@@ -49,8 +63,10 @@ def info(json_out: JsonOption = False, debug: DebugOption = False) -> None:
         print_json(data)
         return
     lookup = data.pop("weights")
+    origin = data.pop("threads_from")
     for key, value in data.items():
-        typer.echo(f"{key:>10}: {', '.join(value) if isinstance(value, list) else value}")
+        text = ", ".join(value) if isinstance(value, list) else value
+        typer.echo(f"{key:>10}: {text} ({origin})" if key == "threads" else f"{key:>10}: {text}")
     typer.echo(f"{'weights':>10}: " + "\n            ".join(lookup_lines(lookup)))
 
 
