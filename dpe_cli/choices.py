@@ -22,6 +22,8 @@ REFERENCES = ("model", "source")
 # Real footage: shot detection, and which people of a shot are edited.
 SHOT_CHOICES = ("auto", "none")
 FACES_CHOICES = ("one", "all")
+# The editing commands (dpe_cli.edit.commands), which a batch job names.
+EDIT_COMMANDS = ("edit-expression", "edit-pose", "reenact")
 # Devices: these three, or a numbered GPU (cuda:N).
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from dpe_cli.batch.results import written_outputs
 from dpe_cli.choices import VIDEO_SUFFIXES
-from dpe_cli.edit.commands import ALIASES, COMMANDS, build_request, option_names
+from dpe_cli.edit.commands import ALIASES, COMMANDS, build_request, option_names, public_names, takes
 from dpe_cli.edit.request import EditRequest
 from dpe_cli.errors import InputError
 from dpe_cli.inputs import InputFiles
@@ -128,6 +128,9 @@ def make_jobs(rows: list[tuple[int, dict[str, Any]]], base: Path, defaults: dict
     known = set(option_names()) | set(ALIASES) | {"command", *REQUIRED}
     jobs: list[Job] = []
     seen: dict[str, int] = {}
+    strange = sorted(set(defaults) - known)
+    if strange:
+        raise ManifestError(f"unknown option {strange[0]!r} given to dpe batch", f"use one of: {', '.join(public_names())} (mode: reenact only)")
     for number, row in rows:
         unknown = sorted(set(row) - known)
         if unknown:
@@ -138,7 +141,10 @@ def make_jobs(rows: list[tuple[int, dict[str, Any]]], base: Path, defaults: dict
         command = str(row.get("command", defaults.get("command", "edit-expression")))
         if command not in COMMANDS:
             raise ManifestError(f"{name} line {number}: unknown command {command!r}", f"use one of: {', '.join(COMMANDS)}")
-        options = {k: v for k, v in {**defaults, **row}.items() if k not in ("command", *REQUIRED)}
+        # The batch's defaults reach the jobs whose command takes them (a default mode is
+        # reenact's); a job's own fields must all be valid for its command.
+        given = {k: v for k, v in defaults.items() if takes(command, k)}
+        options = {k: v for k, v in {**given, **row}.items() if k not in ("command", *REQUIRED)}
         paths = {k: _resolve(row[k], base, k, name, number) for k in REQUIRED}
         if options.get("weights"):
             options["weights"] = _resolve(str(options["weights"]), base, "weights", name, number)

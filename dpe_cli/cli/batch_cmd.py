@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from typer.core import TyperGroup
 
-from dpe_cli.cli.common import DebugOption, JsonOption, QuietOption, print_json, print_result, stderr
+from dpe_cli.choices import AUDIO_CHOICES, EDIT_COMMANDS, PRECISIONS
+from dpe_cli.cli.common import DEVICE_METAVAR, DebugOption, JsonOption, QuietOption, complete_devices, parse_device, print_json, print_result, stderr
 from dpe_cli.errors import single_line
 
 
@@ -54,19 +55,19 @@ def run(
     folder: Annotated[Path | None, typer.Option("--folder", help="Shorthand without a manifest: every video of this folder...", show_default=False)] = None,
     driver: Annotated[Path | None, typer.Option("--driver", "-d", help="...driven by this driver...", show_default=False)] = None,
     out_dir: Annotated[Path | None, typer.Option("--out-dir", help="...written to this folder as NAME-expression.mp4.", show_default=False)] = None,
-    command: Annotated[str | None, typer.Option("--command", help="Default command of the jobs: edit-expression, edit-pose or reenact.", show_default=False)] = None,
+    command: Annotated[Literal[EDIT_COMMANDS] | None, typer.Option("--command", help="Default command of the jobs.", show_default=False)] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Redo the jobs that failed before.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Redo every job, done or not.")] = False,
     shard: Annotated[str | None, typer.Option("--shard", help="This worker's share K/N (default: from torchrun or SLURM, else the whole batch).", show_default=False)] = None,
     weights: Annotated[Path | None, typer.Option("--weights", "-w", help="Default checkpoint of the jobs.", show_default=False)] = None,
-    device: Annotated[str | None, typer.Option("--device", help="Default device (auto: cuda:LOCAL_RANK under torchrun).", show_default=False)] = None,
-    precision: Annotated[str | None, typer.Option("--precision", help="Default precision: fp32, bf16 or fp16.", show_default=False)] = None,
+    device: Annotated[str | None, typer.Option("--device", parser=parse_device, metavar=DEVICE_METAVAR, autocompletion=complete_devices, help="Default device (auto: cuda:LOCAL_RANK under torchrun).", show_default=False)] = None,
+    precision: Annotated[Literal[PRECISIONS] | None, typer.Option("--precision", help="Default precision.", show_default=False)] = None,
     strength: Annotated[float | None, typer.Option("--strength", help="Default strength of the transferred motion.", show_default=False)] = None,
     relative: Annotated[bool, typer.Option("--relative", help="Drive every job relatively by default.")] = False,
     mask: Annotated[str | None, typer.Option("--mask", help="Default paste-back regions (face, mouth, eyes, box).", show_default=False)] = None,
-    audio: Annotated[str | None, typer.Option("--audio", help="Default audio track: source, driver or none.", show_default=False)] = None,
+    audio: Annotated[Literal[AUDIO_CHOICES] | None, typer.Option("--audio", help="Default audio track.", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Let jobs replace outputs that exist (outputs this batch wrote are replaced anyway when redone).")] = False,
-    option: Annotated[list[str] | None, typer.Option("--option", "-O", help="Any other default option as KEY=VALUE (e.g. box_scale=2, crf=20); repeatable.", show_default=False)] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-O", metavar="KEY=VALUE", help="Any other default option as KEY=VALUE (e.g. box_scale=2, crf=20); repeatable.", show_default=False)] = None,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,

@@ -15,10 +15,11 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from dpe_cli.choices import EDIT_COMMANDS
 from dpe_cli.edit.request import EditRequest
 from dpe_cli.errors import InputError
 
-COMMANDS = ("edit-expression", "edit-pose", "reenact")
+COMMANDS = EDIT_COMMANDS
 # What each command fixes (not options): reenact's mode is an option with its own default.
 _FIXED: dict[str, dict[str, Any]] = {
     "edit-expression": {"mode": "expression", "paste": True, "output_crop": False},
@@ -33,6 +34,18 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 _PATHS = ("source", "driver", "output")
 ALIASES = {"paste": "paste_method"}  # the commands' --paste sets the request's paste_method
 _HIDDEN = {"motion", "paste", "portrait"}  # derived, or fixed by the command
+
+
+def takes(command: str, name: str) -> bool:
+    """Whether ``command`` takes the option ``name`` (a field or its alias): it does unless it
+    fixes it (``edit-expression`` fixes the mode)."""
+    return ALIASES.get(name, name) not in _FIXED[command]
+
+
+def public_names() -> tuple[str, ...]:
+    """The options under the names users write (``paste``, not the request's ``paste_method``)."""
+    inverse = {field: alias for alias, field in ALIASES.items()}
+    return tuple(inverse.get(name, name) for name in option_names())
 
 
 def option_names() -> tuple[str, ...]:
@@ -55,7 +68,7 @@ def convert_option(name: str, value: Any) -> Any:
     """A manifest or ``--option`` value (often text, as in CSV) as the request's type."""
     kind = _field_types().get(name)
     if kind is None:
-        raise InputError(f"unknown option {name!r}", f"use one of: {', '.join(option_names())}")
+        raise InputError(f"unknown option {name!r}", f"use one of: {', '.join(public_names())} (mode: reenact only)")
     if value is None or (isinstance(value, str) and value.strip() == "" and kind is not str):
         return None
     try:
