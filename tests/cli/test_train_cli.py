@@ -60,7 +60,9 @@ def train_args(data: Path, out: Path, cache: Path, *extra: str) -> list[str]:
 def test_train_writes_a_checkpoint_that_loads(training_data, training_cache, tmp_path, capfd):
     out = tmp_path / "run"
     assert dpe(*train_args(training_data, out, training_cache, "--steps", "3", "--save-every", "2", "--sample-every", "2")) == 0
-    assert "skipping" in capfd.readouterr().err  # the broken video, loudly
+    captured = capfd.readouterr()
+    assert "skipping" in captured.err  # the broken video, loudly
+    assert captured.out.startswith("done: step 3, model ") and "done:" not in captured.err  # the result on stdout
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3] and all(np.isfinite(r["loss_total"]) for r in rows)
     assert {p.name for p in (out / "checkpoints").iterdir()} == {
@@ -230,7 +232,8 @@ def test_prepare_data_crops_faces_and_skips_broken_videos(tmp_path, capfd):
     (raw / "bad.mkv").write_bytes(os.urandom(2048))
     out = tmp_path / "crops"
     assert dpe("prepare-data", str(raw), str(out), "--size", "64", "--detect-every", "25") == 0
-    assert "skipping" in capfd.readouterr().err
+    captured = capfd.readouterr()
+    assert "skipping" in captured.err and captured.out.startswith("done: 1 cropped")  # the result on stdout
     info = probe(out / "speaker" / "talk.mp4")
     assert (info.width, info.height) == (64, 64) and info.frame_count == probe(raw / "speaker" / "talk.mp4").frame_count
     assert [c.identity for c in find_clips(out)] == ["speaker"]

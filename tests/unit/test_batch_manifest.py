@@ -106,3 +106,39 @@ def test_manifest_person_resolves_against_the_manifest_folder_and_a_missing_phot
     write_jsonl(tmp_path / "bad.jsonl", [{**base, "output": "a.mp4"}, {**base, "output": "b.mp4", "person": "gone.png"}])
     with pytest.raises(ManifestError, match=r"line 2: --person .*gone\.png: photo not found"):
         read_manifest(str(tmp_path / "bad.jsonl"), {})
+
+
+def test_batch_defaults_reach_the_jobs_that_take_them_and_unknown_ones_name_public_options(tmp_path):
+    write_jsonl(tmp_path / "jobs.jsonl", [
+        {"source": "a.mp4", "driver": "d.mp4", "output": "a-out.mp4"},
+        {"source": "p.png", "driver": "d.mp4", "output": "p-out.mp4", "command": "reenact"},
+    ])
+    jobs = read_manifest(str(tmp_path / "jobs.jsonl"), {"mode": "expression", "paste": "change-fast"})
+    assert jobs[0].request.mode == "expression" and jobs[1].request.mode == "expression"  # reenact took the default mode
+    assert jobs[1].request.paste and jobs[1].request.paste_method == "change-fast"
+    jobs = read_manifest(str(tmp_path / "jobs.jsonl"), {"mode": "pose"})  # edit-expression fixes its mode: not an error
+    assert jobs[0].request.mode == "expression" and jobs[1].request.mode == "pose"
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(str(tmp_path / "jobs.jsonl"), {"paste_mode": "x"})
+    assert "unknown option 'paste_mode'" in caught.value.message
+    names = caught.value.hint.split(": ", 1)[1]
+    assert "paste," in names and "paste_method" not in names
+
+
+def test_batch_loads_the_model_as_the_job_names_it(tmp_path, monkeypatch):
+    """A batch without --weights reports where the default model came from (not "--weights")."""
+    from dpe_cli.batch import run_batch
+    from dpe_cli.batch import runner
+    from dpe_cli.errors import CheckpointError
+
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    asked = []
+
+    def load(weights, device, precision):
+        asked.append(weights)
+        raise CheckpointError("stop here", "")
+
+    monkeypatch.setattr(runner.Engine, "load", load)
+    write_jsonl(tmp_path / "jobs.jsonl", [{"source": "a.mp4", "driver": "a.mp4", "output": "o.mp4"}])
+    run_batch(read_manifest(str(tmp_path / "jobs.jsonl"), {}), tmp_path / "R", Shard(0, 1))
+    assert asked == [None]
