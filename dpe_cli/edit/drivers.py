@@ -26,7 +26,17 @@ from dpe_cli.video import FrameReader, MediaInfo, read_image
 if TYPE_CHECKING:
     from dpe_cli.edit.request import EditRequest
 
-Cue = Union[np.ndarray, int]  # a driver crop, or a frame number into a DriverTrack
+@dataclass(frozen=True)
+class DriverCrop:
+    """A driver frame's crop at the model's size, and at the side-by-side panel's height when
+    the output shows the driver (cut from the frame with the same box, not the model's input
+    enlarged)."""
+
+    model: np.ndarray
+    panel: np.ndarray | None = None
+
+
+Cue = Union[DriverCrop, int]  # a driver crop, or a frame number into a DriverTrack
 
 
 @dataclass(frozen=True)
@@ -80,24 +90,29 @@ class DriverCache:
 
 class CropFeed:
     """Driver crops on the output timeline (``fps``; None: the driver's own frames, once);
-    what happens at the driver's end follows ``driver_end`` (loop, hold, stop)."""
+    what happens at the driver's end follows ``driver_end`` (loop, hold, stop). ``panel`` is
+    the side-by-side panel's height (None: no panel)."""
 
-    def __init__(self, info: MediaInfo, box: CropBox, fps: Fraction | None, driver_end: str, engine: Engine, timer: StageTimer) -> None:
+    def __init__(self, info: MediaInfo, box: CropBox, fps: Fraction | None, driver_end: str, engine: Engine, timer: StageTimer,
+                 panel: int | None = None) -> None:
         self.info, self.box, self.fps, self.driver_end = info, box, fps, driver_end
-        self.engine, self.timer = engine, timer
+        self.engine, self.timer, self.panel = engine, timer, panel
         self._still_motion: torch.Tensor | None = None
 
-    def cues(self) -> Iterator[np.ndarray]:
-        size = self.engine.size
+    def _crop(self, frame: np.ndarray) -> DriverCrop:
+        panel = crop(frame, self.box, self.panel) if self.panel is not None else None
+        return DriverCrop(crop(frame, self.box, self.engine.size), panel)
+
+    def cues(self) -> Iterator[DriverCrop]:
         if self.info.kind == "image":
-            still = crop(read_image(self.info.path), self.box, size)
+            still = self._crop(read_image(self.info.path))
             while True:
                 yield still
         reader = FrameReader(self.info.path, fps=self.fps)
         last = None
         while True:
             for frame in timed(reader, self.timer, "decode"):
-                last = crop(frame, self.box, size)
+                last = self._crop(frame)
                 yield last
             if last is None or self.driver_end == "stop" or self.fps is None:
                 return
@@ -105,17 +120,17 @@ class CropFeed:
                 while True:
                     yield last
 
-    def motion(self, cues: list[np.ndarray]) -> torch.Tensor:
+    def motion(self, cues: list[DriverCrop]) -> torch.Tensor:
         """The motion of each crop; a still driver's is computed once."""
         if self.info.kind != "image":
-            return self.engine.motion(cues)
+            return self.engine.motion([cue.model for cue in cues])
         if self._still_motion is None:
-            self._still_motion = self.engine.motion(cues[:1])
+            self._still_motion = self.engine.motion([cues[0].model])
         return self._still_motion.expand(len(cues), -1)
 
     @staticmethod
-    def picture(cue: np.ndarray) -> np.ndarray:
-        return cue
+    def picture(cue: DriverCrop) -> np.ndarray:
+        return cue.panel if cue.panel is not None else cue.model
 
 
 class TrackFeed:

@@ -182,7 +182,8 @@ class EditJob:
         # The driver is framed on the part that will be used (it may be longer than the source).
         driver_span = None if still else (span or max(source.duration - span_start, 1e-3))
         framing = self.framing(driver, role="driver", duration=driver_span)
-        return framing, CropFeed(driver, framing.box, fps, r.driver_end, engine, self.timer)
+        panel = (source.height if r.paste else engine.size) if r.side_by_side else None  # the output's height
+        return framing, CropFeed(driver, framing.box, fps, r.driver_end, engine, self.timer, panel)
 
     def _plan(self, source: MediaInfo, driver: MediaInfo) -> _Plan:
         r, engine = self.request, self.engine

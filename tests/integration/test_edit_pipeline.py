@@ -278,3 +278,28 @@ def test_motion_controls_change_a_video_edit(tiny_weights, tmp_path):
     for name in ("smooth", "strength", "relative"):
         assert np.abs(results[name] - results["plain"]).mean() > 0.02, name  # the random tiny model reacts weakly
     assert np.array_equal(results["smooth"][0], results["plain"][0])  # smoothing is causal: frame 0 is as driven
+
+
+def test_side_by_side_shows_the_driver_cropped_at_the_panel_height(tiny_weights, tmp_path):
+    """The driver panel is the driver's frame cut with its box at the output's height, not the
+    model's 64-px input enlarged."""
+    import cv2
+
+    from dpe_cli.edit.framing import find_box
+    from dpe_cli.face.crop import crop
+    from dpe_cli.synth import write_clip
+    from helpers import read_frames
+
+    write_clip(tmp_path / "src.mp4", 5, n_frames=3, size=(320, 240), kind="full")
+    write_clip(tmp_path / "drv.mp4", 6, n_frames=3, size=(320, 240), kind="full")
+    out = tmp_path / "sbs"
+    EditJob(EditRequest(source=tmp_path / "src.mp4", driver=tmp_path / "drv.mp4", output=f"{out}/", weights=tiny_weights,
+                        side_by_side=True, shots="none")).run()
+    first = cv2.cvtColor(cv2.imread(str(sorted(out.glob("*.png"))[0])), cv2.COLOR_BGR2RGB)
+    assert first.shape[0] == 240 and first.shape[1] == 320 + 240 + 320
+    box = find_box(probe(tmp_path / "drv.mp4"), duration=None).box
+    driver_frame = read_frames(tmp_path / "drv.mp4", 1)[0]
+    panel = first[:, 320 : 320 + 240]
+    assert np.array_equal(panel, crop(driver_frame, box, 240))
+    enlarged = cv2.resize(crop(driver_frame, box, 64), (240, 240), interpolation=cv2.INTER_AREA)
+    assert not np.array_equal(panel, enlarged)
