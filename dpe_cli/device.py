@@ -18,7 +18,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     except RuntimeError as exc:
         raise InputError(f"unknown device {device!r}", "use auto, cpu, cuda or cuda:N") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device} requested but CUDA is not available", "use --device cpu or auto")
+        raise InputError(f"device {device} requested but CUDA is not available", "use `device` cpu or auto")
     if resolved.type not in ("cpu", "cuda"):
         raise InputError(f"unsupported device {device!r}", "use auto, cpu, cuda or cuda:N")
     return resolved

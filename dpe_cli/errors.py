@@ -15,6 +15,17 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
 
+# An option named in a message or hint is written as the library's field, in backticks
+# (`edit_start`): Python callers see the name they passed, and the CLI shows its flag
+# (--edit-start) through one mapping (dpe_cli.cli.common.as_flags).
+OPTION = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def as_fields(text: str) -> str:
+    """``text`` with its option names bare (a batch manifest's fields are these names)."""
+    return OPTION.sub(r"\1", text)
+
+
 class DPEError(Exception):
     """Base class: a problem the user can fix. ``exit_code`` is what the CLI returns."""
 

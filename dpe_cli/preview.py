@@ -168,7 +168,7 @@ def _check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
         raise InputError(f"preview output {output}: {parent} is a file, not a folder", "write the preview into a folder")
     InputFiles(inputs).refuse(output.expanduser().resolve())  # the edit's identity test: links count as the input
     if output.exists() and not overwrite:
-        raise OutputExistsError(f"{output} already exists", "pass -y/--overwrite to replace it")
+        raise OutputExistsError(f"{output} already exists", "pass `overwrite` to replace it")
 
 
 def _big_boxes(casting: Casting, scale: float) -> str | None:

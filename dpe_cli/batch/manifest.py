@@ -24,14 +24,18 @@ from dpe_cli.batch.results import written_outputs
 from dpe_cli.choices import VIDEO_SUFFIXES
 from dpe_cli.edit.commands import ALIASES, COMMANDS, build_request, option_names, public_names, takes
 from dpe_cli.edit.request import EditRequest
-from dpe_cli.errors import InputError
+from dpe_cli.errors import InputError, as_fields
 from dpe_cli.inputs import InputFiles
 
 REQUIRED = ("source", "driver", "output")
 
 
 class ManifestError(InputError):
-    """A manifest that cannot be run as written (exit code 2, before any job runs)."""
+    """A manifest that cannot be run as written (exit code 2, before any job runs). Options
+    are named as the manifest's fields (``strength``), not as flags."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(as_fields(message), None if hint is None else as_fields(hint))
 
 
 @dataclass

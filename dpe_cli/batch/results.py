@@ -95,7 +95,7 @@ class ResultLog:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InputError(f"{folder}: cannot create the results folder ({exc.strerror})", "give a writable --results folder") from None
+            raise InputError(f"{folder}: cannot create the results folder ({exc.strerror})", "give a writable `results` folder") from None
         self.folder = folder
         self.path = folder / f"results-{worker}.jsonl"
         self.plan_path = folder / f"plan-{worker}.json"

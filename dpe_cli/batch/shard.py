@@ -48,7 +48,7 @@ def parse_shard(text: str) -> Shard:
     """``K/N`` as given to ``--shard``."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not match:
-        raise InputError(f"--shard {text!r} is not K/N", "e.g. --shard 0/4 for the first of four workers")
+        raise InputError(f"`shard` {text!r} is not K/N", "e.g. `shard` 0/4 for the first of four workers")
     return Shard(int(match[1]), int(match[2]), origin="--shard")
 
 

@@ -130,7 +130,7 @@ def convert(source: str | Path, target: str | Path, *, overwrite: bool = True) -
     target = Path(target).expanduser()
     InputFiles([source]).refuse(target.resolve())
     if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} already exists", "pass -y/--overwrite to replace it")
+        raise OutputExistsError(f"{target} already exists", "pass `overwrite` to replace it")
     model, info = read_checkpoint(source)
     _save_converted(model, info, Path(target))
     return read_checkpoint(target)[1]
@@ -144,7 +144,7 @@ def install(source: str | Path, folder: Path | None = None, overwrite: bool = Fa
     source = Path(source).expanduser()
     target = (user_weights_dir() if folder is None else folder) / f"{source.stem}.safetensors"
     if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} is already installed", "pass --overwrite to replace it")
+        raise OutputExistsError(f"{target} is already installed", "pass `overwrite` to replace it")
     model, info = read_checkpoint(source)
     if info.format == "safetensors":
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from dpe_cli import version
 from dpe_cli.cli import batch_cmd, edit_cmd, eval_cmd, info_cmd, preview_cmd, synth_cmd, train_cmd, weights_cmd
-from dpe_cli.cli.common import stderr
+from dpe_cli.cli.common import as_flags, stderr
 from dpe_cli.cli.native_log import filtered_native_stderr
 from dpe_cli.errors import EXIT_FAILURE, EXIT_OK, DPEError, single_line
 from dpe_cli.interrupt import interruption, stop_signals_raise
@@ -106,7 +106,7 @@ def _run(argv: list[str], debug: bool) -> int:
     except DPEError as exc:
         if debug:
             raise
-        _say(_ERROR, exc.one_line(), exc)
+        _say(_ERROR, as_flags(exc.one_line()), exc)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence for users
         if debug:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dpe_cli.choices import DEVICES, REGIONS
+from dpe_cli.errors import OPTION
 
 # Off a terminal (a pipe, a log file) a line is never wrapped: rich would break it at 80 columns.
 _UNWRAPPED = 1_000_000
@@ -56,6 +57,23 @@ WeightsOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+# The library's fields whose flag is not the field's name with dashes (``edit_start`` is
+# ``--edit-start``): the one mapping from the library's words to the command line's.
+_FLAGS = {"paste_method": "--paste", "reconstruction_weight": "--rec-weight", "sources": "--source", "drivers": "--driver",
+          "clips": "--clip", "modes": "--mode"}
+
+
+def flag(field: str) -> str:
+    """The command-line flag that sets a request's field."""
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def as_flags(text: str) -> str:
+    """A library message with each option (a field in backticks, see dpe_cli.errors) named by
+    its flag, for the command line."""
+    return OPTION.sub(lambda m: flag(m.group(1)), text)
 
 
 def parse_device(value: str) -> str:

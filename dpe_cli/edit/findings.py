@@ -54,12 +54,12 @@ def photo_descriptor(photo: Path) -> np.ndarray:
     """The identity descriptor of the largest face in a ``--person`` photo."""
     reason = FaceDescriber.unavailable_reason()
     if reason is not None:
-        raise InputError("--person needs the identity model, which is not installed", reason)
+        raise InputError("`person` needs the identity model, which is not installed", reason)
     image = read_image(photo)
     with FaceDetector() as detector:
         faces = detector.detect(image)
     if not faces:
-        raise NoFaceError(f"--person {photo.name}: no face found in the photo", "give a photo that shows the person's face")
+        raise NoFaceError(f"`person` {photo.name}: no face found in the photo", "give a photo that shows the person's face")
     return FaceDescriber().describe(image, faces[0])
 
 
@@ -67,5 +67,5 @@ def find_person(scan: Scan, descriptor: np.ndarray, photo: Path) -> int:
     """The person of the scan who looks like the photo."""
     person = match_photo(descriptor, person_descriptors(scan.people, scan.descriptors))
     if person is None:
-        raise InputError(f"--person {photo.name}: nobody in the source looks like the photo", "give a clearer photo of the person, or pick a face with --face-index")
+        raise InputError(f"`person` {photo.name}: nobody in the source looks like the photo", "give a clearer photo of the person, or pick a face with `face_index`")
     return person

@@ -82,17 +82,17 @@ def frame_input(info: MediaInfo, request: EditRequest, role: str, reporter: Repo
         if w != h:
             reporter.note(f"--box {r.box} is not square: the {box.size}x{box.size} square around its centre is used")
         if box.size > MAX_BOX_FRAMES * max(info.width, info.height) or not any(box_in_frame(box, info.width, info.height)[2:]):
-            raise InputError(f"--box {r.box} does not fit the {info.width}x{info.height} source", f"give a box that overlaps the frame, at most {MAX_BOX_FRAMES}x its size")
+            raise InputError(f"`box` {r.box} does not fit the {info.width}x{info.height} source", f"give a box that overlaps the frame, at most {MAX_BOX_FRAMES}x its size")
         return Framing(box, 0, 0)
     began = time.perf_counter()
     index = r.face_index if role == "source" else r.driver_face_index
     try:
         return find_box(info, start=start, duration=duration, face_index=index, scale=r.box_scale, reporter=reporter, label=f" ({role})")
     except NoFaceError as exc:
-        option = "--face-index" if role == "source" else "--driver-face-index"
+        option = "`face_index`" if role == "source" else "`driver_face_index`"
         hint = exc.hint.replace("use a face index", f"use {option}") if exc.hint else None
         if role == "source" and "no face found" in exc.message:
-            hint = "use a source with a visible face, or give its crop with --box x,y,w,h"
+            hint = "use a source with a visible face, or give its crop with `box` x,y,w,h"
         elif role == "driver" and "no face found" in exc.message:
             hint = "drive with a video or image that shows a face"
         raise NoFaceError(f"{role} {info.path.name}: {exc.message}", hint) from None

@@ -43,7 +43,7 @@ class MotionControl:
     _state: Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        check_all({"--strength": self.strength, "--smooth": self.smooth})
+        check_all({"strength": self.strength, "smooth": self.smooth})
 
     @property
     def needs_source_motion(self) -> bool:

@@ -138,16 +138,16 @@ class EditJob:
         if source.kind == "image" and r.paste and not r.portrait:
             raise InputError(f"{source.path.name} is a still image", "use `dpe reenact` to animate a portrait")
         if r.start and source.kind == "image":
-            raise InputError("--start/--duration apply to a source video", "drop them for a still portrait")
+            raise InputError("`start`/`duration` apply to a source video", "drop them for a still portrait")
         if source.kind == "image" and driver.kind == "image":
             raise InputError("both the portrait and the driver are still images", "drive the portrait with a video")
         if source.kind == "image" and (r.edit_start is not None or r.edit_end is not None):
-            raise InputError("--edit-start/--edit-end apply to a source video", "drop them for a still portrait")
+            raise InputError("`edit_start`/`edit_end` apply to a source video", "drop them for a still portrait")
         if isinstance(r.relative_to, float):
             if driver.kind == "image":
-                raise InputError(f"--relative-to {r.relative_to:g} s: the driver {driver.path.name} is a still image", "give a driver video, or --relative-to IMAGE")
+                raise InputError(f"`relative_to` {r.relative_to:g} s: the driver {driver.path.name} is a still image", "give a driver video, or `relative_to` IMAGE")
             if r.relative_to >= driver.duration:
-                raise InputError(f"--relative-to {r.relative_to:g} s is past the end of the driver {driver.path.name} ({driver.duration:.2f} s)", "give a time within the driver")
+                raise InputError(f"`relative_to` {r.relative_to:g} s is past the end of the driver {driver.path.name} ({driver.duration:.2f} s)", "give a time within the driver")
         return source, driver
 
     def framing(self, info: MediaInfo, *, role: str, start: float = 0.0, duration: float | None = None) -> Framing:
@@ -164,7 +164,7 @@ class EditJob:
         if source.kind != "image" and start >= min(end, source.duration):
             raise InputError(
                 f"the edited span starts at {start:g} s, past the end of {source.path.name} ({source.duration:.2f} s) or of the cut",
-                "give --start/--edit-start within the video",
+                "give `start`/`edit_start` within the video",
             )
         return start, None if math.isinf(end) else end - start
 
@@ -238,7 +238,7 @@ class EditJob:
             with writer:
                 stream(plan.items, inference, lambda item: encode(compose(item)), batch_size)
                 if encode.frames == 0:
-                    raise InputError("no frames to edit", "check --start/--duration and the inputs")
+                    raise InputError("no frames to edit", "check `start`/`duration` and the inputs")
         finally:
             plan.timeline.close()
             stage.close()
@@ -277,7 +277,7 @@ class EditJob:
         if isinstance(r.relative_to, Path):
             info = probe(r.relative_to)
             if info.kind != "image":
-                raise InputError(f"--relative-to {info.path.name} is a video", "give a still image of the driver's actor, or a time in seconds of the driver")
+                raise InputError(f"`relative_to` {info.path.name} is a video", "give a still image of the driver's actor, or a time in seconds of the driver")
             framing = self.framing(info, role="driver reference")
             return engine.motion([crop(read_image(info.path), framing.box, engine.size)])
         seconds = float(r.relative_to)  # within the driver video (checked with the inputs)
@@ -287,7 +287,7 @@ class EditJob:
         finally:
             reader.close()
         if frame is None:
-            raise InputError(f"--relative-to {seconds:g} s is past the end of the driver {driver.path.name} ({driver.duration:.2f} s)", "give a time within the driver")
+            raise InputError(f"`relative_to` {seconds:g} s is past the end of the driver {driver.path.name} ({driver.duration:.2f} s)", "give a time within the driver")
         return engine.motion([crop(frame, box, engine.size)])
 
     def _audio(self, source: MediaInfo, driver: MediaInfo, still_source: bool, duration: float | None) -> AudioSource | None:

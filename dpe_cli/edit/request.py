@@ -87,35 +87,30 @@ class EditRequest:
         self.source, self.driver = Path(self.source), Path(self.driver)
         self.output = str(self.output)
         check_mode(self.mode)
-        for name, value, choices in (
-            ("--audio", self.audio, AUDIO_CHOICES),
-            ("--driver-end", self.driver_end, DRIVER_END_CHOICES),
-            ("--crop", self.crop, CROP_CHOICES),
-            ("--precision", self.precision, PRECISIONS),
-            ("--paste", self.paste_method, PASTE_METHODS),
-            ("--paste-reference", self.paste_reference, REFERENCES),
-            ("--shots", self.shots, SHOT_CHOICES),
-            ("--faces", self.faces, FACES_CHOICES),
+        for name, choices in (
+            ("audio", AUDIO_CHOICES), ("driver_end", DRIVER_END_CHOICES), ("crop", CROP_CHOICES), ("precision", PRECISIONS),
+            ("paste_method", PASTE_METHODS), ("paste_reference", REFERENCES), ("shots", SHOT_CHOICES), ("faces", FACES_CHOICES),
         ):
+            value = getattr(self, name)
             if value not in choices:
-                raise InputError(f"{name} {value!r} is not valid", f"use one of: {', '.join(choices)}")
+                raise InputError(f"`{name}` {value!r} is not valid", f"use one of: {', '.join(choices)}")
         check_all({
-            "--start": self.start, "--duration": self.duration, "--edit-start": self.edit_start, "--edit-end": self.edit_end,
-            "--fade": self.fade, "--box-scale": self.box_scale, "--feather": self.feather, "--batch-size": self.batch_size,
-            "--crf": self.crf, "--face-index": self.face_index, "--driver-face-index": self.driver_face_index,
+            "start": self.start, "duration": self.duration, "edit_start": self.edit_start, "edit_end": self.edit_end,
+            "fade": self.fade, "box_scale": self.box_scale, "feather": self.feather, "batch_size": self.batch_size,
+            "crf": self.crf, "face_index": self.face_index, "driver_face_index": self.driver_face_index,
         })  # fmt: skip
         if self.edit_start is not None and self.edit_end is not None and self.edit_end <= self.edit_start:
-            raise InputError(f"the edited span {self.edit_start}..{self.edit_end} s is empty or negative", "give 0 <= --edit-start < --edit-end")
+            raise InputError(f"the edited span {self.edit_start}..{self.edit_end} s is empty or negative", "give 0 <= `edit_start` < `edit_end`")
         parse_regions(self.mask)
         if self.box is not None and self.crop == "none":
-            raise InputError("--box and --crop none contradict each other", "give only one of them")
+            raise InputError("`box` and `crop` none contradict each other", "give only one of them")
         if self.person is not None:
             self.person = Path(self.person)
             if not self.person.is_file():
-                raise InputError(f"--person {self.person}: photo not found", "give a photo of the person to edit")
+                raise InputError(f"`person` {self.person}: photo not found", "give a photo of the person to edit")
         self._check_relative_to()
         if self.output_crop and self.paste:
-            raise InputError("the output is either the face crop or the pasted frames", "drop --output-crop, or the paste")
+            raise InputError("the output is either the face crop or the pasted frames", "drop `output_crop`, or the paste")
         if self.paste is None:
             self.paste = self.mode == "expression" and not self.output_crop
         elif self.paste and self.mode != "expression":
@@ -135,26 +130,26 @@ class EditRequest:
                 value = Path(value)
         if isinstance(value, Path):
             if not value.expanduser().is_file():
-                raise InputError(f"--relative-to {value}: neither a time in seconds nor an image file", "give the driver's neutral as seconds (2.5) or a still image of the driver's actor")
+                raise InputError(f"`relative_to` {value}: neither a time in seconds nor an image file", "give the driver's neutral as seconds (2.5) or a still image of the driver's actor")
             value = value.expanduser()
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             value = float(value)
-            check_all({"--relative-to": value})
+            check_all({"relative_to": value})
         else:
-            raise InputError(f"--relative-to {value!r} is not a time or an image", "give seconds (2.5) or a path")
+            raise InputError(f"`relative_to` {value!r} is not a time or an image", "give seconds (2.5) or a path")
         self.relative_to = value
         self.relative = True
 
     def _check_casting(self) -> None:
         """Who is edited: the per-shot choices need shot detection and a detected face."""
         if self.faces == "all" and self.person is not None:
-            raise InputError("--faces all and --person contradict each other", "give only one of them")
+            raise InputError("`faces` all and `person` contradict each other", "give only one of them")
         if (self.faces == "all" or self.person is not None) and (self.box is not None or self.crop == "none"):
-            raise InputError("--faces all and --person pick faces that are detected", "drop --box / --crop none")
+            raise InputError("`faces` all and `person` pick faces that are detected", "drop `box` / `crop` none")
         if (self.faces == "all" or self.person is not None) and self.shots == "none":
-            raise InputError("--faces all and --person find people shot by shot; --shots none frames one face", "drop --shots none")
+            raise InputError("`faces` all and `person` find people shot by shot; `shots` none frames one face", "drop `shots` none")
         if self.faces == "all" and self.paste is False:
-            raise InputError("--faces all needs the edits pasted into the frames", "use `dpe edit-expression`, which pastes back")
+            raise InputError("`faces` all needs the edits pasted into the frames", "use `dpe edit-expression`, which pastes back")
 
     @property
     def per_shot(self) -> bool:

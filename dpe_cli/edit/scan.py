@@ -136,7 +136,7 @@ def scan_video(info: MediaInfo, *, start: float, duration: float | None, shots: 
         stage.close()
         timer.add("detect", time.perf_counter() - began)
     if with_face == 0:
-        raise NoFaceError(f"no face found in any of the {frames} frames", "use a video with a visible face, or give the crop with --box x,y,w,h")
+        raise NoFaceError(f"no face found in any of the {frames} frames", "use a video with a visible face, or give the crop with `box` x,y,w,h")
     found = cutter.shots() if cutter is not None else one_shot(frames)
     tracks, descriptors = _split(linker.tracks(), found, sampler.samples if sampler else {}, fps)
     if describer is not None:

@@ -83,7 +83,7 @@ def _to_tensor(rgb: np.ndarray) -> Tensor:
 
 def _read_state(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
-        raise InputError(f"LPIPS weights not found: {path}", "give --lpips-weights an existing file")
+        raise InputError(f"LPIPS weights not found: {path}", "give `lpips_weights` an existing file")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

@@ -53,7 +53,7 @@ class EvalOptions:
     def __post_init__(self) -> None:
         for name in ("weights", "generated", "lpips_weights"):
             object.__setattr__(self, name, _paths(getattr(self, name)))
-        check_all({"--batch": self.batch, "--max-frames": self.max_frames})
+        check_all({"batch": self.batch, "max_frames": self.max_frames})
 
 
 @dataclass(frozen=True)
@@ -77,24 +77,24 @@ class ProtocolRequest:
             raise InputError(f"unknown edit mode {unknown[0]!r}" if unknown else "no edit mode", "use expression, pose or both")
         if len(self.sources) != len(self.drivers):
             raise InputError(
-                f"{len(self.sources)} --source but {len(self.drivers)} --driver",
-                "give one --driver per --source, in the same order",
+                f"{len(self.sources)} `sources` but {len(self.drivers)} `drivers`",
+                "give one of `drivers` per one of `sources`, in the same order",
             )
         if not self.clips and not self.sources:
             raise InputError(
                 "no clips to evaluate",
-                "give --clip CLIP (same identity) and/or --source PORTRAIT --driver CLIP (cross identity)",
+                "give `clips` CLIP (same identity) and/or `sources` PORTRAIT `drivers` CLIP (cross identity)",
             )
         generated = self.options.generated
         if generated:
             if self.options.weights:
-                raise InputError("--generated and --weights both given", "evaluate either a model or generated videos")
+                raise InputError("`generated` and `weights` both given", "evaluate either a model or generated videos")
             if len(self.modes) != 1:
-                raise InputError("--generated needs a single edit mode", "pass --mode expression or --mode pose")
+                raise InputError("`generated` needs a single edit mode", "pass `modes` expression or `modes` pose")
             jobs = len(self.clips) + len(self.sources)
             if len(generated) != jobs:
                 raise InputError(
-                    f"{len(generated)} --generated for {jobs} clips/pairs",
+                    f"{len(generated)} `generated` for {jobs} clips/pairs",
                     "give one generated video per clip and per pair, in order",
                 )
 

@@ -101,7 +101,7 @@ class BoxAccumulator:
                 )
             raise NoFaceError(
                 f"no face found in any of the {self.frames} frames",
-                "use a video with a visible face, or give the crop with --box x,y,w,h",
+                "use a video with a visible face, or give the crop with `box` x,y,w,h",
             )
         if scale < 1.0:
             raise InputError(f"box scale {scale} is below 1", "use a scale of at least 1")
@@ -134,10 +134,10 @@ def parse_box(text: str) -> CropBox:
         x, y, w, h = (int(part) for part in text.split(","))
     except ValueError:
         raise InputError(
-            f"--box {text!r} is not four integers x,y,w,h", "e.g. --box 120,40,400,400"
+            f"`box` {text!r} is not four integers x,y,w,h", "e.g. `box` 120,40,400,400"
         ) from None
     if w <= 0 or h <= 0:
-        raise InputError(f"--box {text!r} has a width or height <= 0", "give a positive w and h")
+        raise InputError(f"`box` {text!r} has a width or height <= 0", "give a positive w and h")
     side = max(w, h)
     return CropBox(x + (w - side) // 2, y + (h - side) // 2, side)
 
@@ -171,7 +171,7 @@ def crop(frame: np.ndarray, box: CropBox, size: int = 256) -> np.ndarray:
     if w == 0 or h == 0:
         raise InputError(
             f"crop box {box.as_tuple()} lies outside the {frame_w}x{frame_h} frame",
-            "give a --box that overlaps the frame",
+            "give a `box` that overlaps the frame",
         )
     region = frame[y : y + h, x : x + w]
     left, top = x - box.x, y - box.y

@@ -229,9 +229,9 @@ class Paster(Closing):
         still: bool = False,
     ) -> None:
         if method not in PASTE_METHODS:
-            raise InputError(f"--paste {method!r} is not a paste method", f"use one of: {', '.join(PASTE_METHODS)}")
+            raise InputError(f"`paste_method` {method!r} is not a paste method", f"use one of: {', '.join(PASTE_METHODS)}")
         if not 0.0 < feather <= 0.1:
-            raise InputError(f"--feather {feather} is out of range", "use a value in (0, 0.1]")
+            raise InputError(f"`feather` {feather} is out of range", "use a value in (0, 0.1]")
         self.box = box
         self.frame_w, self.frame_h = frame_w, frame_h
         self.regions = parse_regions(mask)

@@ -49,10 +49,10 @@ def parse_regions(text: str) -> tuple[str, ...]:
     bad = [name for name in names if name not in REGIONS]
     if not names or bad:
         raise InputError(
-            f"--mask {text!r} is not a region", f"use one of {', '.join(REGIONS)}, or several joined by commas"
+            f"`mask` {text!r} is not a region", f"use one of {', '.join(REGIONS)}, or several joined by commas"
         )
     if "box" in names and len(names) > 1:
-        raise InputError(f"--mask {text!r} joins box with other regions", "box already holds them all")
+        raise InputError(f"`mask` {text!r} joins box with other regions", "box already holds them all")
     return names
 
 

@@ -196,12 +196,12 @@ def check_motion(motion: str, kind: str) -> None:
     if motion not in MOTIONS:
         raise InputError(f"unknown motion {motion!r}", "use smooth or keyframes")
     if motion == "keyframes" and kind != "crop":
-        raise InputError("keyframe clips are face crops", "use --kind crop with --motion keyframes")
+        raise InputError("keyframe clips are face crops", "use `kind` crop with `motion` keyframes")
 
 
 def check_counts(**values: float) -> None:
-    """Check each count (``frames=...``, ``fps=...``) against its ``--option``'s bound."""
-    check_all({f"--{name}": value for name, value in values.items()})
+    """Check each count (``frames=...``, ``fps=...``) against its option's bound."""
+    check_all(values)
 
 
 class Pair(NamedTuple):

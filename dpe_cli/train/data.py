@@ -88,7 +88,7 @@ def find_clips(root: Path) -> list[Clip]:
     """Every clip under ``root``: flat (each clip its own identity) or ``<identity>/<clip>``."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise InputError(f"--data {root} is not a folder", "give the folder that holds the face clips")
+        raise InputError(f"`data` {root} is not a folder", "give the folder that holds the face clips")
     clips: list[Clip] = []
     for entry in sorted(filter(_visible, root.iterdir())):
         if _is_video(entry) or _is_frame_folder(entry):
@@ -131,7 +131,7 @@ class FrameCache:
     def __init__(self, directory: Path, size: int, max_frames: int = DEFAULT_MAX_FRAMES, image_format: str = "jpg") -> None:
         if image_format not in CACHE_FORMATS:
             raise InputError(f"unknown cache format {image_format!r}", f"use one of {', '.join(CACHE_FORMATS)}")
-        check("--max-frames", max_frames)
+        check("max_frames", max_frames)
         self.directory = Path(directory)
         self.size = size
         self.max_frames = max_frames

@@ -54,5 +54,5 @@ def check_batch_fits(batch_size: int, size: int, width: float, device: torch.dev
         fits = max(1, free // (sharing * sample_floor_bytes(size, width))) * world
         raise InputError(
             f"--batch-size {batch_size} needs at least {need / 2**30:.1f} GiB at {size} px, {free / 2**30:.1f} GiB is free on {device}",
-            f"use --batch-size {min(fits, batch_size - 1)} or less (or a smaller --size / --width)",
+            f"use `batch_size` {min(fits, batch_size - 1)} or less (or a smaller `size` / `width`)",
         )

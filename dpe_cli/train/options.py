@@ -59,11 +59,7 @@ RUN_ADJUSTABLE = {
 RUN_FILES = ("data", "cache", "vgg_weights", "expression_weights", "pose_weights")
 
 
-def loss_flags(o: TrainOptions) -> tuple[tuple[str, float], ...]:
-    """Each loss weight with the option that sets it."""
-    return (("--rec-weight", o.reconstruction_weight), ("--perceptual-weight", o.perceptual_weight), ("--self-weight", o.self_weight),
-            ("--expression-weight", o.expression_weight), ("--pose-weight", o.pose_weight), ("--motion-weight", o.motion_weight),
-            ("--gan-weight", o.gan_weight))
+LOSS_WEIGHTS = ("reconstruction_weight", "perceptual_weight", "self_weight", "expression_weight", "pose_weight", "motion_weight", "gan_weight")
 
 
 @dataclass
@@ -160,18 +156,18 @@ def resolve_options(request: TrainOptions) -> TrainOptions:
     out = request.out.expanduser()
     blocker = next((p for p in (out, *out.parents) if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
-        raise InputError(f"--out {out}: {blocker} is a file, not a folder", "give a folder for the run, e.g. --out runs/first")
+        raise InputError(f"`out` {out}: {blocker} is a file, not a folder", "give a folder for the run, e.g. `out` runs/first")
     return _checked(_resumed(request, out) if request.resume else _new(request, out))
 
 
 def _resumed(request: TrainOptions, out: Path) -> TrainOptions:
     options_path = out / OPTIONS_FILE
     if latest_checkpoint(out) is None or not options_path.is_file():
-        raise InputError(f"--resume: {out} holds no checkpoint to resume", "check --out, or start a new run without --resume")
+        raise InputError(f"`resume`: {out} holds no checkpoint to resume", "check `out`, or start a new run without `resume`")
     written = json.loads(options_path.read_text())
     saved = {**defaults(written.get("stage", 1)), **written}  # older runs lack newer options: they ran with the default
     changed = [
-        f"--{name.replace('_', '-')} {getattr(request, name)} (run: {saved.get(name)})"
+        f"`{name}` {getattr(request, name)} (run: {saved.get(name)})"
         for name in RUN_FIXED
         if getattr(request, name) is not None and getattr(request, name) != saved.get(name)
     ]
@@ -186,22 +182,22 @@ def _resumed(request: TrainOptions, out: Path) -> TrainOptions:
 
 def _new(request: TrainOptions, out: Path) -> TrainOptions:
     if latest_checkpoint(out) is not None:
-        raise InputError(f"{out} already holds a training run", "pass --resume to continue it, or choose a new --out")
+        raise InputError(f"{out} already holds a training run", "pass `resume` to continue it, or choose a new `out`")
     if request.data is None:
-        raise InputError("--data is required for a new run", "give the folder of face clips")
+        raise InputError("`data` is required for a new run", "give the folder of face clips")
     stage = request.stage or 1
     if stage not in STAGE_LR:
-        raise InputError(f"--stage {stage} does not exist", "use 1 (everything) or 2 (expression refinement)")
+        raise InputError(f"`stage` {stage} does not exist", "use 1 (everything) or 2 (expression refinement)")
     if request.objective not in (None, *OBJECTIVES):
         raise InputError(f"unknown objective {request.objective!r}", "use cycle (the paper's training), reenactment (LIA's, to start from), expression or pose (to refine one edit)")
     if stage == 2 and request.objective in ("reenactment", "pose"):
-        raise InputError("stage 2 refines the expression generator", f"leave out --objective, or use --stage 1 for {request.objective}")
+        raise InputError("stage 2 refines the expression generator", f"leave out `objective`, or use `stage` 1 for {request.objective}")
     if request.objective in SINGLE_EDIT and request.motion_weight:
-        raise InputError(f"--motion-weight does not apply to --objective {request.objective}", "leave out --motion-weight, or use the cycle or reenactment objective")
+        raise InputError(f"`motion_weight` does not apply to `objective` {request.objective}", "leave out `motion_weight`, or use the cycle or reenactment objective")
     if request.objective in SINGLE_EDIT and request.init is None:
-        raise InputError(f"the {request.objective} objective refines a trained model", "pass --init with a trained model, e.g. --init runs/stage1/model.safetensors")
+        raise InputError(f"the {request.objective} objective refines a trained model", "pass `init` with a trained model, e.g. `init` runs/stage1/model.safetensors")
     if stage == 2 and request.init is None:
-        raise InputError("stage 2 refines a trained model", "pass --init with the stage-1 result, e.g. --init runs/stage1/model.safetensors")
+        raise InputError("stage 2 refines a trained model", "pass `init` with the stage-1 result, e.g. `init` runs/stage1/model.safetensors")
     # The model shape is settled later (settle_model_shape): an --init generator brings its own.
     unset = {k: v for k, v in {**defaults(stage), **RUN_ADJUSTABLE}.items() if k not in MODEL_SHAPE}
     filled = {k: getattr(request, k) if getattr(request, k) is not None else v for k, v in unset.items()}
@@ -211,15 +207,16 @@ def _new(request: TrainOptions, out: Path) -> TrainOptions:
 def _checked(options: TrainOptions) -> TrainOptions:
     if options.precision not in PRECISIONS:
         raise InputError(f"unknown precision {options.precision!r}", "use fp32, bf16 or fp16")
-    check("--train-batch-size", options.batch_size, label="--batch-size")
+    check("train_batch_size", options.batch_size, label="batch_size")
     check_all({
-        "--steps": options.steps, "--save-every": options.save_every, "--log-every": options.log_every,
-        "--sample-every": options.sample_every, "--max-frames": options.max_frames, "--lr": options.lr, **dict(loss_flags(options)),
+        "steps": options.steps, "save_every": options.save_every, "log_every": options.log_every,
+        "sample_every": options.sample_every, "max_frames": options.max_frames, "lr": options.lr,
+        **{name: getattr(options, name) for name in LOSS_WEIGHTS},
     })  # fmt: skip
     if options.motion_weight and options.expression_weights is None:
-        raise InputError("--motion-weight needs an expression network", "give --expression-weights (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
+        raise InputError("`motion_weight` needs an expression network", "give `expression_weights` (DECA's deca_model.tar, EMOCA, or dpe's expression regressor)")
     if options.pose_weight and options.objective != "reenactment" and options.pose_weights is None:
-        raise InputError("--pose-weight needs a head-pose network", "give --pose-weights (dpe's pose regressor, e.g. weights/regressors/synthetic-pose-64.safetensors)")
+        raise InputError("`pose_weight` needs a head-pose network", "give `pose_weights` (dpe's pose regressor, e.g. weights/regressors/synthetic-pose-64.safetensors)")
     return options
 
 
@@ -228,12 +225,12 @@ def settle_model_shape(options: TrainOptions, init: DPEConfig | None) -> TrainOp
     else the options', else the defaults."""
     if init is not None:
         conflicts = [
-            f"--{n.replace('_', '-')} {getattr(options, n)} (file: {getattr(init, n)})"
+            f"`{n}` {getattr(options, n)} (file: {getattr(init, n)})"
             for n in MODEL_SHAPE
             if getattr(options, n) is not None and getattr(options, n) != getattr(init, n)
         ]
         if conflicts:
-            raise InputError(f"{options.init.name} is a different model: {', '.join(conflicts)}", "leave out the model-shape options when using --init")
+            raise InputError(f"{options.init.name} is a different model: {', '.join(conflicts)}", "leave out the model-shape options when using `init`")
         return replace(options, **{n: getattr(init, n) for n in MODEL_SHAPE})
     shape = defaults(options.stage)
     return replace(options, **{n: getattr(options, n) if getattr(options, n) is not None else shape[n] for n in MODEL_SHAPE})

@@ -87,7 +87,7 @@ def prepare_data(
     report: Callable[[Path, str | None], None] | None = None,
 ) -> PrepareSummary:
     """Crop every video under ``raw_dir`` into ``out_dir``; ``report(source, error)`` per video."""
-    check("--detect-every", settings.detect_every)
+    check("detect_every", settings.detect_every)
     raw_dir, out_dir = raw_dir.expanduser(), out_dir.expanduser()
     if out_dir.resolve() == raw_dir.resolve():
         raise InputError("OUT_DIR must differ from RAW_DIR", "give a new folder for the crops")

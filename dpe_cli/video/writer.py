@@ -117,7 +117,7 @@ def check_writable(folder: Path) -> None:
 
 def check_encoding(crf: int, preset: str = "medium") -> None:
     """The encoder's settings, checked before any work (the writer checks them again)."""
-    check("--crf", crf)
+    check("crf", crf)
     if preset not in X264_PRESETS:
         choices = ", ".join(X264_PRESETS)
         raise InputError(f"unknown x264 preset {preset!r}", f"use one of {choices}")
@@ -169,11 +169,11 @@ def check_output_target(path: str | Path, overwrite: bool, *, inputs: Inputs = (
                 f"{p}: folder holds other files", "choose a new or empty folder for frames"
             )
         if contents and not overwrite:
-            raise OutputExistsError(f"{p}: already holds frames", "pass --overwrite to replace")
+            raise OutputExistsError(f"{p}: already holds frames", "pass `overwrite` to replace")
     else:
         check_output_type(p)
         if p.exists() and not overwrite:
-            raise OutputExistsError(f"{p}: already exists", "pass --overwrite to replace it")
+            raise OutputExistsError(f"{p}: already exists", "pass `overwrite` to replace it")
     return p
 
 

@@ -256,7 +256,7 @@ def test_writer_rejects_wrong_frames_and_empty_output(tmp_path: Path) -> None:
 def test_output_path_checks(tmp_path: Path) -> None:
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"old")
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="`overwrite`"):
         check_output_path(existing, overwrite=False)
     with pytest.raises(OutputExistsError):
         VideoWriter(existing, width=64, height=48, fps=25)

@@ -16,7 +16,7 @@ def test_install_checks_converts_and_refuses_to_overwrite(weight_places: dict[st
     info = install(official_checkpoint)
     assert info.path == weight_places["user"] / "dpe.safetensors" and info.format == "safetensors"
     assert info.metadata["converted_from"] == "dpe.pt"
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="`overwrite`"):
         install(official_checkpoint)
     copied = install(tiny_weights)
     assert copied.path.read_bytes() == tiny_weights.read_bytes()

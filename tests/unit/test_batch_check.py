@@ -63,8 +63,8 @@ def test_a_job_chained_on_another_jobs_output_is_refused(videos):
     ("row", "defaults", "match"),
     [
         ({"device": "tpu"}, {}, "line 1: unknown device 'tpu'"),
-        ({}, {"crf": "999"}, "line 1: --crf 999 is out of range"),
-        ({"crf": 52}, {}, "line 1: --crf 52 is out of range"),
+        ({}, {"crf": "999"}, "line 1: crf = 999 is out of range"),
+        ({"crf": 52}, {}, "line 1: crf = 52 is out of range"),
         ({"weights": "missing.safetensors"}, {}, "line 1: weights file .*missing.safetensors .* not found"),
         ({"output": "A.mp4"}, {"overwrite": True}, "line 1: output .*A.mp4 is the input"),
         ({"output": "drv.mp4"}, {}, "line 1: output .*drv.mp4 is the input"),

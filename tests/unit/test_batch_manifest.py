@@ -41,7 +41,7 @@ def test_manifest_json_lines_and_csv_resolve_paths_and_defaults(tmp_path):
         ('{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4"}\n{"source": "b.mp4"\n', "line 2: not valid JSON"),
         ('{"source": "a.mp4", "driver": "d.mp4"}\n', "line 1: no output"),
         ('{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4", "strenght": 1}\n', "line 1: unknown field 'strenght'"),
-        ('{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4", "strength": 9}\n', "line 1: --strength 9"),
+        ('{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4", "strength": 9}\n', "line 1: strength = 9"),
         ('{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4", "crf": "high"}\n', "line 1: option crf"),
         ('{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4", "command": "dance"}\n', "line 1: unknown command"),
         ('{"source": "a.mp4", "driver": "d.mp4", "output": "o.mp4"}\n{"source": "b.mp4", "driver": "d.mp4", "output": "o.mp4"}\n', "line 2: output"),
@@ -104,7 +104,7 @@ def test_manifest_person_resolves_against_the_manifest_folder_and_a_missing_phot
     assert jobs[0].request.faces == "all"
     assert jobs[1].request.person == tmp_path / "photo.png"
     write_jsonl(tmp_path / "bad.jsonl", [{**base, "output": "a.mp4"}, {**base, "output": "b.mp4", "person": "gone.png"}])
-    with pytest.raises(ManifestError, match=r"line 2: --person .*gone\.png: photo not found"):
+    with pytest.raises(ManifestError, match=r"line 2: person .*gone\.png: photo not found"):
         read_manifest(str(tmp_path / "bad.jsonl"), {})
 
 

@@ -21,7 +21,7 @@ NOT_NUMBERS = (math.nan, math.inf, -math.inf)
 def test_every_bound_refuses_nan_infinity_and_its_neighbours(flag):
     bound = BOUNDS[flag]
     for value in (*NOT_NUMBERS, bound.high + 1, bound.low - 1):
-        with pytest.raises(InputError, match=f"{flag} .* is out of range") as refused:
+        with pytest.raises(InputError, match=f"`{flag}` = .* is out of range") as refused:
             check(flag, value)
         assert refused.value.hint.startswith("use ")
     inside = bound.low + 1 if bound.integer else (bound.low + min(bound.high, bound.low + 1)) / 2
@@ -34,18 +34,18 @@ def test_every_bound_refuses_nan_infinity_and_its_neighbours(flag):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda p: EditRequest(p, p, "o.mp4", box_scale=1000), "--box-scale 1000 is out of range"),
-        (lambda p: EditRequest(p, p, "o.mp4", box_scale=math.nan), "--box-scale nan is out of range"),
-        (lambda p: EditRequest(p, p, "o.mp4", fade=math.inf), "--fade inf is out of range"),
-        (lambda p: EditRequest(p, p, "o.mp4", crf=999), "--crf 999 is out of range"),
-        (lambda p: EditRequest(p, p, "o.mp4", batch_size=10**9), "--batch-size 1000000000 is out of range"),
-        (lambda p: EditRequest(p, p, "o.mp4", face_index=-1), "--face-index -1 is out of range"),
-        (lambda p: MotionControl(strength=math.nan), "--strength nan is out of range"),
-        (lambda p: check_counts(fps=1e-6), "--fps 1e-06 is out of range"),
-        (lambda p: check_counts(fps=math.inf), "--fps inf is out of range"),
-        (lambda p: check_encoding(-1), "--crf -1 is out of range"),
-        (lambda p: resolve_options(TrainOptions(out=p / "run", data=p, batch_size=0)), "--batch-size 0 is out of range"),
-        (lambda p: resolve_options(TrainOptions(out=p / "run", data=p, steps=10**12)), "--steps 1000000000000 is out of range"),
+        (lambda p: EditRequest(p, p, "o.mp4", box_scale=1000), "`box_scale` = 1000 is out of range"),
+        (lambda p: EditRequest(p, p, "o.mp4", box_scale=math.nan), "`box_scale` = nan is out of range"),
+        (lambda p: EditRequest(p, p, "o.mp4", fade=math.inf), "`fade` = inf is out of range"),
+        (lambda p: EditRequest(p, p, "o.mp4", crf=999), "`crf` = 999 is out of range"),
+        (lambda p: EditRequest(p, p, "o.mp4", batch_size=10**9), "`batch_size` = 1000000000 is out of range"),
+        (lambda p: EditRequest(p, p, "o.mp4", face_index=-1), "`face_index` = -1 is out of range"),
+        (lambda p: MotionControl(strength=math.nan), "`strength` = nan is out of range"),
+        (lambda p: check_counts(fps=1e-6), "`fps` = 1e-06 is out of range"),
+        (lambda p: check_counts(fps=math.inf), "`fps` = inf is out of range"),
+        (lambda p: check_encoding(-1), "`crf` = -1 is out of range"),
+        (lambda p: resolve_options(TrainOptions(out=p / "run", data=p, batch_size=0)), "`batch_size` = 0 is out of range"),
+        (lambda p: resolve_options(TrainOptions(out=p / "run", data=p, steps=10**12)), "`steps` = 1000000000000 is out of range"),
     ],
 )
 def test_each_command_checks_its_numbers_through_the_table(tmp_path, make, message):

@@ -10,9 +10,9 @@ from dpe_cli.errors import InputError
 
 @pytest.mark.parametrize(
     ("options", "match"),
-    [({"box_scale": 100.0}, "box-scale"), ({"box_scale": float("nan")}, "box-scale"), ({"fade": -1.0}, "fade"),
+    [({"box_scale": 100.0}, "box_scale"), ({"box_scale": float("nan")}, "box_scale"), ({"fade": -1.0}, "fade"),
      ({"edit_start": 2.0, "edit_end": 1.0}, "span"), ({"mask": "nose"}, "mask"), ({"paste_method": "blend"}, "paste"),
-     ({"paste_reference": "truth"}, "paste-reference"), ({"feather": 0.5}, "feather")],
+     ({"paste_reference": "truth"}, "paste_reference"), ({"feather": 0.5}, "feather")],
 )
 def test_request_rejects_bad_values_before_any_work(tmp_path, options, match):
     with pytest.raises(InputError, match=match):

@@ -126,15 +126,15 @@ def test_requests_are_checked_before_anything_loads(monkeypatch: pytest.MonkeyPa
         raise AssertionError("loaded before the request was checked")
 
     monkeypatch.setattr(scoring.Scorer, "__init__", refuse)
-    with pytest.raises(InputError, match="2 --source but 1 --driver"):
+    with pytest.raises(InputError, match="2 `sources` but 1 `drivers`"):
         reenactment([Path("a.png"), Path("b.png")], [Path("c.mp4")])
     with pytest.raises(InputError, match="no clips to evaluate"):
         editing()
     with pytest.raises(InputError, match="needs a single edit mode"):
         editing([Path("c.mp4")], options=EvalOptions(generated=[Path("g.mp4")]))
-    with pytest.raises(InputError, match="1 --generated for 2 clips"):
+    with pytest.raises(InputError, match="1 `generated` for 2 clips"):
         ProtocolRequest("editing", ["pose"], [Path("c.mp4"), Path("d.mp4")], options=EvalOptions(generated=[Path("g.mp4")]))
     with pytest.raises(InputError, match="unknown edit mode 'smile'"):
         ProtocolRequest("editing", ["smile"], [Path("c.mp4")])
-    with pytest.raises(InputError, match="--batch 0"):
+    with pytest.raises(InputError, match="`batch` = 0"):
         EvalOptions(batch=0)

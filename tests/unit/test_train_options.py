@@ -48,17 +48,17 @@ def test_runs_saved_before_an_option_existed_resume_with_its_default(tmp_path):
     resumed = resolve_options(TrainOptions(out=out, resume=True, objective="cycle", steps=7))
     assert (resumed.pixel_pyramid, resumed.objective, resumed.pose_weight, resumed.motion_weight) == (False, "cycle", 0.0, 0.0)
     assert (resumed.size, resumed.steps, resumed.data) == (256, 7, tmp_path / "clips")
-    with pytest.raises(InputError, match="cannot change --objective reenactment"):
+    with pytest.raises(InputError, match="cannot change `objective` reenactment"):
         resolve_options(TrainOptions(out=out, resume=True, objective="reenactment"))
 
 
 @pytest.mark.parametrize(
     "given, message",
     [
-        ({"lr": float("nan")}, "--lr nan is out of range"),
-        ({"lr": 0.0}, "--lr 0.0 is out of range"),
-        ({"reconstruction_weight": -5.0}, "--rec-weight -5.0 is out of range"),
-        ({"gan_weight": float("inf")}, "--gan-weight inf is out of range"),
+        ({"lr": float("nan")}, "`lr` = nan is out of range"),
+        ({"lr": 0.0}, "`lr` = 0.0 is out of range"),
+        ({"reconstruction_weight": -5.0}, "`reconstruction_weight` = -5.0 is out of range"),
+        ({"gan_weight": float("inf")}, "`gan_weight` = inf is out of range"),
     ],
 )
 def test_numbers_out_of_range_are_refused_before_anything_loads(tmp_path, given, message):
