@@ -21,7 +21,7 @@ from dpe_cli.checkpoint import resolve_weights
 from dpe_cli.edit.drivers import DriverCache
 from dpe_cli.edit.pipeline import EditJob
 from dpe_cli.engine import Engine
-from dpe_cli.errors import EXIT_FAILURE, DPEError, single_line
+from dpe_cli.errors import EXIT_FAILURE, DPEError, as_fields, single_line
 from dpe_cli.progress import Reporter
 
 
@@ -109,7 +109,7 @@ def run_batch(
                     engines[key].announce(reporter)
                 report = EditJob(request, reporter, engines[key], drivers, inputs).run()
             except DPEError as exc:
-                entry = log.record(job, fp, "failed", exit_code=exc.exit_code, error=exc.one_line(), error_type=type(exc).__name__)
+                entry = log.record(job, fp, "failed", exit_code=exc.exit_code, error=as_fields(exc.one_line()), error_type=type(exc).__name__)
             except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the batch
                 entry = log.record(job, fp, "failed", exit_code=EXIT_FAILURE, error=single_line(f"{type(exc).__name__}: {exc}"), error_type=type(exc).__name__)
             else:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from rich.text import Text
 from typer.core import TyperGroup
 
 from dpe_cli.choices import AUDIO_CHOICES, EDIT_COMMANDS, PRECISIONS
@@ -97,7 +98,10 @@ def run(
     if (not json_out and not quiet) or summary.exit_code:  # a failing batch says so even with -q
         line = f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed of {summary.taken} jobs (worker {summary.worker})"
         hint = f"; {summary.not_retried} failed before and were not redone: pass --retry-failed to redo them" if summary.not_retried else ""
-        print_result(f"{line}{hint}; records in {summary.results}")
+        if json_out:  # stdout holds the JSON alone
+            stderr.print(Text(f"{line}{hint}; records in {summary.results}"))
+        else:
+            print_result(f"{line}{hint}; records in {summary.results}")
     raise typer.Exit(summary.exit_code)
 
 

@@ -89,10 +89,10 @@ def test_preview_of_a_two_frame_clip(clips: Path, tiny_weights: Path) -> None:
     "args, message",
     [
         (["-o", "afolder"], "is a folder"),
-        (["--box-scale", "1000"], "--box-scale 1000"),
-        (["--box-scale", "nan"], "--box-scale nan"),
-        (["--box-scale", "inf"], "--box-scale inf"),
-        (["--feather", "nan"], "--feather nan"),
+        (["--box-scale", "1000"], "--box-scale = 1000"),
+        (["--box-scale", "nan"], "--box-scale = nan"),
+        (["--box-scale", "inf"], "--box-scale = inf"),
+        (["--feather", "nan"], "--feather = nan"),
         (["--faces", "all", "--person", "me.png"], "--person"),
     ],
 )
