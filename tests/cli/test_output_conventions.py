@@ -114,3 +114,11 @@ def test_batch_help_shows_choices_and_brackets():
                             ("--audio", "<source|driver|none>"), ("--device", "<auto|cpu|cuda|cuda:N>")):
         line = next(line for line in text.splitlines() if f" {option} " in line)
         assert choices in line, line
+
+
+def test_force_color_and_no_color(tmp_path):
+    """FORCE_COLOR gives a pipe the terminal's colours; NO_COLOR takes colour away again."""
+    forced = run_dpe("synth", str(tmp_path / "a.mp4"), "--frames", "2", "--size", "64", env={**os.environ, "FORCE_COLOR": "1"})
+    assert forced.returncode == 0 and "\x1b[" in forced.stdout
+    plain = run_dpe("synth", str(tmp_path / "b.mp4"), "--frames", "2", "--size", "64", env={**os.environ, "FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert plain.returncode == 0 and "\x1b[" not in plain.stdout and plain.stdout.startswith("wrote ")
