@@ -18,6 +18,8 @@ AUDIO_CHOICES = ("source", "driver", "none")
 DRIVER_END_CHOICES = ("loop", "hold", "stop")
 CROP_CHOICES = ("auto", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Inference also takes "auto": bf16 where the hardware multiplies it natively, else float32.
+RUN_PRECISIONS = ("auto", *PRECISIONS)
 REFERENCES = ("model", "source")
 # Real footage: shot detection, and which people of a shot are edited.
 SHOT_CHOICES = ("auto", "none")

@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from dpe_cli.errors import InputError
+
+
+CPUINFO = Path("/proc/cpuinfo")
+BF16_FLAGS = {"avx512_bf16", "amx_bf16"}  # the CPU's own bf16 dot products (Cooper Lake, Sapphire Rapids, Zen 4)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux's /proc/cpuinfo; empty where it cannot be read)."""
+    try:
+        text = CPUINFO.read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def choose_precision(precision: str, device: torch.device) -> tuple[str, str]:
+    """The precision a run uses and why. ``auto`` is bf16 where the hardware computes it
+    natively (a CUDA device with bf16, a CPU with AVX-512 BF16 or AMX: there it is about twice
+    as fast as float32, and its pictures are within 45 dB of float32's, see the README), else
+    float32: elsewhere the CPU would emulate bf16, slower than float32. fp16 is never chosen:
+    it is only as accurate where its range suffices, which no measurement here has shown."""
+    if precision != "auto":
+        return precision, "asked for"
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "auto: the CUDA device computes bf16"
+        return "fp32", "auto: this CUDA device has no bf16 (fp16 only when asked)"
+    found = sorted(cpu_flags() & BF16_FLAGS)
+    if found:
+        return "bf16", f"auto: the CPU computes bf16 ({', '.join(found)})"
+    return "fp32", "auto: the CPU has no AVX-512 BF16 or AMX (bf16 would be emulated, slower than fp32)"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

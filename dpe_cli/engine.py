@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from dpe_cli.checkpoint import read_checkpoint
-from dpe_cli.device import resolve_device
+from dpe_cli.choices import RUN_PRECISIONS
+from dpe_cli.device import choose_precision, resolve_device
 from dpe_cli.errors import InputError
 from dpe_cli.images import from_model, to_model
 from dpe_cli.model import DPE, Encoding, Mode
@@ -49,6 +50,8 @@ def run_device(device: str | torch.device, precision: str) -> torch.device:
     """The device a run at ``precision`` uses; refused here when this machine cannot (fp16
     needs CUDA), so that a batch can ask before it loads anything."""
     target = resolve_device(device)
+    if precision not in RUN_PRECISIONS:
+        raise InputError(f"`precision` {precision!r} is not valid", f"use one of: {', '.join(RUN_PRECISIONS)}")
     if precision == "fp16" and target.type != "cuda":
         raise InputError("fp16 precision needs a CUDA device", "use bf16 on a CPU")
     return target
@@ -70,17 +73,20 @@ class Engine:
     located: Located | None = None  # where the weights were found (None: a model built in code)
     channels_last: bool = True
     threads_note: str = ""  # said by ``announce`` (a capped $DPE_THREADS)
+    precision_reason: str = "asked for"  # why this precision (``auto``'s choice, or the caller's)
 
     @classmethod
-    def load(cls, weights: str | Path | None, device: str | torch.device = "auto", precision: str = "fp32", *, channels_last: bool = True) -> Engine:
-        """Load the weights for inference; ``$DPE_THREADS`` sets torch's thread count."""
+    def load(cls, weights: str | Path | None, device: str | torch.device = "auto", precision: str = "auto", *, channels_last: bool = True) -> Engine:
+        """Load the weights for inference; ``$DPE_THREADS`` sets torch's thread count, and
+        ``auto`` precision becomes the device's (see :func:`~dpe_cli.device.choose_precision`)."""
         located = locate_weights(weights)
         target = run_device(device, precision)
         threads, note = thread_setting()
         if threads:
             torch.set_num_threads(threads)
+        chosen, why = choose_precision(precision, target)
         model, _ = read_checkpoint(located.path)
-        return cls(model.to(target), target, precision, located.path, located, channels_last, note)
+        return cls(model.to(target), target, chosen, located.path, located, channels_last, note, why)
 
     def announce(self, reporter: Reporter) -> None:
         """Say which model runs (name, size, where from), that a demo model is one, and a

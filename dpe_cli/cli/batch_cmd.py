@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
-from dpe_cli.choices import AUDIO_CHOICES, EDIT_COMMANDS, PRECISIONS
+from dpe_cli.choices import AUDIO_CHOICES, EDIT_COMMANDS, RUN_PRECISIONS
 from dpe_cli.cli.common import DEVICE_METAVAR, DebugOption, JsonOption, QuietOption, complete_devices, parse_device, print_json, print_result, stderr
 from dpe_cli.errors import single_line
 
@@ -62,7 +62,7 @@ def run(
     shard: Annotated[str | None, typer.Option("--shard", help="This worker's share K/N (default: from torchrun or SLURM, else the whole batch).", show_default=False)] = None,
     weights: Annotated[Path | None, typer.Option("--weights", "-w", help="Default checkpoint of the jobs.", show_default=False)] = None,
     device: Annotated[str | None, typer.Option("--device", parser=parse_device, metavar=DEVICE_METAVAR, autocompletion=complete_devices, help="Default device (auto: cuda:LOCAL_RANK under torchrun).", show_default=False)] = None,
-    precision: Annotated[Literal[PRECISIONS] | None, typer.Option("--precision", help="Default precision.", show_default=False)] = None,
+    precision: Annotated[Literal[RUN_PRECISIONS] | None, typer.Option("--precision", help="Default precision (auto: bf16 where the hardware computes it, else fp32).", show_default=False)] = None,
     strength: Annotated[float | None, typer.Option("--strength", help="Default strength of the transferred motion.", show_default=False)] = None,
     relative: Annotated[bool, typer.Option("--relative", help="Drive every job relatively by default.")] = False,
     mask: Annotated[str | None, typer.Option("--mask", help="Default paste-back regions (face, mouth, eyes, box).", show_default=False)] = None,

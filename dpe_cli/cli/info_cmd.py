@@ -37,6 +37,7 @@ def gather() -> dict:
         "ffmpeg": ffmpeg,
         "devices": devices,
         **_threads(torch),
+        **_precision(),
         "cpu_count": os.cpu_count(),
         "weights": describe_lookup(),
     }
@@ -56,6 +57,14 @@ def _threads(torch) -> dict:
     return {"threads": threads, "threads_from": note or f"${THREADS_ENV}"}
 
 
+def _precision() -> dict:
+    """The precision a run with the defaults (``--precision auto``, ``--device auto``) would use, and why."""
+    from dpe_cli.device import choose_precision, resolve_device
+
+    chosen, why = choose_precision("auto", resolve_device("auto"))
+    return {"precision": chosen, "precision_from": why}
+
+
 def info(json_out: JsonOption = False, debug: DebugOption = False) -> None:
     """Versions of torch, mediapipe and ffmpeg, devices, threads, and where the weights are looked for."""
     data = gather()
@@ -63,10 +72,10 @@ def info(json_out: JsonOption = False, debug: DebugOption = False) -> None:
         print_json(data)
         return
     lookup = data.pop("weights")
-    origin = data.pop("threads_from")
+    why = {"threads": data.pop("threads_from"), "precision": data.pop("precision_from")}
     for key, value in data.items():
         text = ", ".join(value) if isinstance(value, list) else value
-        typer.echo(f"{key:>10}: {text} ({origin})" if key == "threads" else f"{key:>10}: {text}")
+        typer.echo(f"{key:>10}: {text} ({why[key]})" if key in why else f"{key:>10}: {text}")
     typer.echo(f"{'weights':>10}: " + "\n            ".join(lookup_lines(lookup)))
 
 

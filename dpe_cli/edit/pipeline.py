@@ -327,7 +327,8 @@ class EditJob:
             "weights": str(self.engine.weights),
             "model": {**self.engine.located.to_dict(), "demo": model_note(self.engine.located) is not None} if self.engine.located else None,
             "device": str(self.engine.device),
-            "precision": r.precision,
+            "precision": self.engine.precision,
+            "precision_reason": self.engine.precision_reason,
             "relative_to": None if r.relative_to is None else (str(r.relative_to) if isinstance(r.relative_to, Path) else r.relative_to),
             "timings": {k: round(v, 3) for k, v in self.timer.seconds.items()},
         }

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dpe_cli.bounds import check_all
-from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, FACES_CHOICES, PRECISIONS, REFERENCES, SHOT_CHOICES
+from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, FACES_CHOICES, REFERENCES, RUN_PRECISIONS, SHOT_CHOICES
 from dpe_cli.edit.motion import MotionControl
 from dpe_cli.errors import InputError
 from dpe_cli.face.crop import DEFAULT_BOX_SCALE
@@ -51,7 +51,7 @@ class EditRequest:
     paste: bool | None = None  # None: pasted back exactly when the pose is kept (expression edits)
     weights: Path | None = None
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"  # auto: bf16 where the hardware computes it, else fp32
     batch_size: int | None = None  # None: 1 on a CPU (larger batches are slower per frame there), 8 on CUDA
     audio: str = "source"
     driver_end: str = "loop"
@@ -88,7 +88,7 @@ class EditRequest:
         self.output = str(self.output)
         check_mode(self.mode)
         for name, choices in (
-            ("audio", AUDIO_CHOICES), ("driver_end", DRIVER_END_CHOICES), ("crop", CROP_CHOICES), ("precision", PRECISIONS),
+            ("audio", AUDIO_CHOICES), ("driver_end", DRIVER_END_CHOICES), ("crop", CROP_CHOICES), ("precision", RUN_PRECISIONS),
             ("paste_method", PASTE_METHODS), ("paste_reference", REFERENCES), ("shots", SHOT_CHOICES), ("faces", FACES_CHOICES),
         ):
             value = getattr(self, name)

@@ -146,7 +146,7 @@ def _engine(path: str | Path) -> Engine:
     """A model on the CPU in the default memory layout, so that the published figures hold."""
     from dpe_cli.engine import Engine
 
-    return Engine.load(path, "cpu", channels_last=False)
+    return Engine.load(path, "cpu", "fp32", channels_last=False)  # published figures: float32
 
 
 def _edits(engine: Engine, source: torch.Tensor, driver: torch.Tensor, mode: str, batch: int = 32) -> torch.Tensor:

@@ -213,7 +213,7 @@ def evaluate(request: ProtocolRequest, reporter: Reporter | None = None) -> Eval
         stage = (reporter or Reporter()).stage("evaluating", total)
         for label, path in models:
             # The default memory layout: channels-last would move a few pixels, and the figures with them.
-            engine = Engine.load(path, device, channels_last=False) if path is not None else None
+            engine = Engine.load(path, device, "fp32", channels_last=False) if path is not None else None  # published figures: float32
             for mode in request.modes:
                 for job in jobs:
                     stage.describe(f"{label} {mode} {job.label}")
