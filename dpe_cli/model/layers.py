@@ -288,10 +288,16 @@ class ToFlow(nn.Module):
 
     def forward(self, x: Tensor, style: Tensor, features: Tensor, skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         logits = self.conv(x, style, self.bias.view(-1))
-        if skip is not None:
-            logits = logits + self.upsample(skip)
-        offset = torch.tanh(logits[:, :2]).permute(0, 2, 3, 1)
-        grid = self.base_grid(x.size(2), x) + offset
-        mask = torch.sigmoid(logits[:, 2:3])
-        warped = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False) * mask
-        return warped, warped + x * (1.0 - mask), logits
+        # The flow is sampling coordinates: at least float32 even under a bf16/fp16 autocast,
+        # whose 8-bit mantissa would misplace a 256-px grid by up to half a pixel (a lower
+        # precision costs the warp 10 dB against float32; the convolutions stay fast).
+        exact = torch.promote_types(logits.dtype, torch.float32)
+        with torch.autocast(x.device.type, enabled=False):
+            logits = logits.to(exact)
+            if skip is not None:
+                logits = logits + self.upsample(skip.to(exact))
+            offset = torch.tanh(logits[:, :2]).permute(0, 2, 3, 1)
+            grid = self.base_grid(x.size(2), logits) + offset
+            mask = torch.sigmoid(logits[:, 2:3])
+            warped = F.grid_sample(features.to(exact), grid, mode="bilinear", padding_mode="zeros", align_corners=False) * mask
+            return warped, warped + x.to(exact) * (1.0 - mask), logits
