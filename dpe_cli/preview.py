@@ -35,8 +35,7 @@ from dpe_cli.face import CropBox, FaceBox, FaceDetector, Paster, box_in_frame
 from dpe_cli.face.crop import crop
 from dpe_cli.inputs import InputFiles
 from dpe_cli.progress import Reporter
-from dpe_cli.video import MediaInfo, probe, read_image
-from dpe_cli.video.reader import FrameReader
+from dpe_cli.video import MediaInfo, first_frame, probe, read_image
 
 COLUMNS = 4  # cells in each row; source frames shown for a one-shot video
 MAX_SHOTS = 12  # shot cells at most (three rows); with more shots the last cell counts the rest
@@ -73,11 +72,7 @@ class _View:
 def _frame_at(info: MediaInfo, t: float) -> np.ndarray:
     if info.kind == "image":
         return read_image(info.path)
-    reader = FrameReader(info.path, start=t)
-    try:
-        frame = next(iter(reader), None)
-    finally:
-        reader.close()
+    frame = first_frame(info.path, t)
     if frame is None:
         raise InputError(f"{info.path.name} has no frame at {t:.2f} s", "check that the video decodes")
     return frame

@@ -38,7 +38,7 @@ from dpe_cli.face.paste import Paster
 from dpe_cli.inputs import InputFiles
 from dpe_cli.model import Encoding
 from dpe_cli.progress import Reporter, Stage
-from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, probe, read_image
+from dpe_cli.video import AudioSource, FrameReader, MediaInfo, VideoWriter, check_output_path, first_frame, probe, read_image
 from dpe_cli.weights import model_note
 
 
@@ -281,11 +281,7 @@ class EditJob:
             framing = self.framing(info, role="driver reference")
             return engine.motion([crop(read_image(info.path), framing.box, engine.size)])
         seconds = float(r.relative_to)  # within the driver video (checked with the inputs)
-        reader = FrameReader(driver.path, start=seconds)
-        try:
-            frame = next(iter(reader), None)
-        finally:
-            reader.close()
+        frame = first_frame(driver.path, seconds)
         if frame is None:
             raise InputError(f"`relative_to` {seconds:g} s is past the end of the driver {driver.path.name} ({driver.duration:.2f} s)", "give a time within the driver")
         return engine.motion([crop(frame, box, engine.size)])

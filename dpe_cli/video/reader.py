@@ -203,3 +203,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+def first_frame(path: str | Path, start: float) -> np.ndarray | None:
+    """The video's frame at ``start`` seconds (None: it ends before), decoded alone."""
+    reader = FrameReader(path, start=start)
+    try:
+        return next(iter(reader), None)
+    finally:
+        reader.close()
