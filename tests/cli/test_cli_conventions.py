@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dpe_cli import __version__, version
-from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, MODES, PASTE_METHODS, PRECISIONS, REFERENCES
+from dpe_cli.choices import AUDIO_CHOICES, CROP_CHOICES, DRIVER_END_CHOICES, MODES, PASTE_METHODS, REFERENCES, RUN_PRECISIONS
 from dpe_cli.cli.common import parse_device
 from helpers import run_dpe
 
@@ -43,7 +43,7 @@ def test_help_and_completion_load_no_heavy_module() -> None:
     [
         ("edit-expression", "--audio", AUDIO_CHOICES),
         ("edit-expression", "--driver-end", DRIVER_END_CHOICES),
-        ("edit-expression", "--precision", PRECISIONS),
+        ("edit-expression", "--precision", RUN_PRECISIONS),
         ("edit-expression", "--crop", CROP_CHOICES),
         ("edit-expression", "--paste", PASTE_METHODS),
         ("edit-expression", "--paste-reference", REFERENCES),

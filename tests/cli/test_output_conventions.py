@@ -110,7 +110,7 @@ def test_batch_help_shows_choices_and_brackets():
     result = run_dpe("batch", "run", "--help", env={**os.environ, "COLUMNS": "250"})
     text = result.stdout
     assert "(source, driver, output, [command], [options])" in text
-    for option, choices in (("--command", "<edit-expression|edit-pose|reenact>"), ("--precision", "<fp32|bf16|fp16>"),
+    for option, choices in (("--command", "<edit-expression|edit-pose|reenact>"), ("--precision", "<auto|fp32|bf16|fp16>"),
                             ("--audio", "<source|driver|none>"), ("--device", "<auto|cpu|cuda|cuda:N>")):
         line = next(line for line in text.splitlines() if f" {option} " in line)
         assert choices in line, line

@@ -234,7 +234,7 @@ def test_pipeline_output_equals_model_edit_on_the_same_crops(tiny_weights, tmp_p
 
     source, driver = media("dpe_source_crop.mp4"), media("dpe_driver_crop.mp4")
     out = tmp_path / "frames"
-    request = EditRequest(source=source, driver=driver, output=str(out) + "/", weights=tiny_weights, duration=0.2, crop="none", paste=False)
+    request = EditRequest(source=source, driver=driver, output=str(out) + "/", weights=tiny_weights, duration=0.2, crop="none", paste=False, precision="fp32")
     EditJob(request).run()
     model = load_model(tiny_weights, device="cpu", dtype=torch.float32)
     with torch.inference_mode():

@@ -73,7 +73,7 @@ def test_engine_edit_equals_the_direct_model_call(weights: Path, mode: str) -> N
 
     rng = np.random.default_rng(1)
     source, *drivers = (rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(5))
-    got = Engine.load(weights, "cpu", channels_last=False).edit(source, drivers, mode)
+    got = Engine.load(weights, "cpu", "fp32", channels_last=False).edit(source, drivers, mode)
     want = _direct(weights, source, drivers, mode)
     assert len(got) == len(want) == 4
     assert all(np.array_equal(g, w) for g, w in zip(got, want))
