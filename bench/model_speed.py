@@ -6,11 +6,13 @@ are fair on a noisy machine. The baseline ("naive") has the reference's operatio
 usage: batch 1, every frame through ``edit``, a still portrait re-encoded for every frame.
 
     .venv/bin/python bench/model_speed.py [--weights W] [--frames 8] [--batch-sizes 1 4 8]
-        [--precisions fp32 bf16] [--out bench/results/model_speed.json]
+        [--precisions auto fp32 bf16] [--profile] [--out bench/results/model_speed.json]
 
 Without --weights, full-size random weights with the official architecture are used (speed
 does not depend on the values). With --weights of a trained model, the bf16 rows also report
-the PSNR of their output against float32.
+the PSNR of their output against float32. ``auto`` is the precision the tool picks on this
+machine (its row says which). ``--profile`` adds, per precision, a layer-by-layer profile of
+one expression frame at batch 1 with its reconstruction (see ``layer_profile.py``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from layer_profile import print_rows, profile, summarise  # noqa: E402
 from reference_ops import reference_ops  # noqa: E402
 
 from dpe_cli import DPE, DPEConfig, load_model  # noqa: E402
+from dpe_cli.device import choose_precision  # noqa: E402
 from dpe_cli.engine import Engine  # noqa: E402
 from dpe_cli.video import FrameReader  # noqa: E402
 
@@ -80,13 +84,32 @@ def timed(fn, repeats: int) -> tuple[float, torch.Tensor]:
     return best, out
 
 
+def layer_profile(model: DPE, source: torch.Tensor, driver: torch.Tensor, asked: str) -> dict:
+    """Layer by layer: one expression frame at batch 1 (source and driver encoded, the edit and
+    the reconstruction a change paste needs rendered in one batch), as the pipeline runs it."""
+    precision, why = choose_precision(asked, torch.device("cpu"))
+    engine = Engine(model, torch.device("cpu"), precision, Path("profiled"))
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+
+    def frame() -> None:
+        encoding = engine.encode(source[:1])
+        engine.render(encoding, engine.motion(driver[:1]), "expression", reference=engine.motion_of(encoding))
+
+    whole, _ = timed(frame, 3)
+    rows = summarise(profile(model, frame), dtype)
+    print(f"\nprofile, {asked} ({precision}: {why}); one expression frame with its reconstruction, batch 1: {whole * 1e3:.0f} ms")
+    print_rows(rows, whole)
+    return {"precision": precision, "why": why, "frame_ms": round(whole * 1e3, 1), "layers": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2, help="best of N runs per row")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--precisions", nargs="+", default=["auto", "fp32", "bf16"])
+    parser.add_argument("--profile", action="store_true", help="add a per-layer profile of one expression frame")
     parser.add_argument("--modes", nargs="+", default=["expression", "reenact"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "model_speed.json")
@@ -106,7 +129,7 @@ def main() -> None:
         rows.append(row)
         ratio = "" if baseline is None else f"{per_frame / baseline:6.2f}x"
         q = "" if quality is None else f"  PSNR {quality:.1f} dB"
-        print(f"{mode:>10} {name:>6} batch {batch:<2} {precision:>4}: {per_frame:7.3f} s/frame {ratio}{q}", flush=True)
+        print(f"{mode:>10} {name:>6} batch {batch:<2} {precision:>9}: {per_frame:7.3f} s/frame {ratio}{q}", flush=True)
 
     with torch.inference_mode():
         for mode_name in args.modes:
@@ -116,17 +139,20 @@ def main() -> None:
             baseline = base_seconds / args.frames
             record("naive", mode_name, 1, "fp32", base_seconds, None, None)
             reference_out = None
-            for precision in args.precisions:
+            for asked in args.precisions:
+                precision, _ = choose_precision(asked, torch.device("cpu"))
+                label = f"auto={precision}" if asked == "auto" else precision
                 for batch in args.batch_sizes:
                     engine = Engine(model, torch.device("cpu"), precision, args.weights or Path("random"))
                     seconds, out = timed(lambda: ours(engine, source, driver, mode, still, batch), args.repeats)
                     if precision == "fp32" and reference_out is None:
                         reference_out = out
                     quality = round(psnr(out, reference_out), 2) if args.weights and precision != "fp32" else None
-                    record("ours", mode_name, batch, precision, seconds, baseline, quality)
+                    record("ours", mode_name, batch, label, seconds, baseline, quality)
+        profiles = {asked: layer_profile(model, source, driver, asked) for asked in args.precisions} if args.profile else {}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__, "weights": str(args.weights or "random, official architecture"), "frames": args.frames}
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows, **({"profile": profiles} if profiles else {})}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -80,7 +80,9 @@ def styled_conv(self: layers.StyledConv, x: Tensor, style: Tensor) -> Tensor:
     return fused_leaky_relu(self.conv(x, style), self.act.bias)
 
 
-def to_rgb(self: layers.ToRGB, x: Tensor, skip: Tensor | None = None) -> Tensor:
+def to_rgb(self: layers.ToRGB, x: Tensor, skip: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    if mask is not None:  # the reference masks the wide warped features
+        x = x * mask
     out = fused_leaky_relu(self.conv(x), self.act.bias) + self.bias
     return out if skip is None else out + self.upsample(skip)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dpe_cli.model.config import DPEConfig
-from dpe_cli.model.layers import ConvLayer, EqualConv2d, ResBlock
+from dpe_cli.model.layers import ConvLayer, EqualConv2d, ResBlock, compute_dtype
 
 
 class Encoder(nn.Module):
@@ -30,5 +32,10 @@ class Encoder(nn.Module):
         for block in self.blocks:
             x = block(x)
             features.append(x)
-        latent = self.to_latent(x).flatten(1)
-        return latent, features[-2::-1]
+        return self.latent(x), features[-2::-1]
+
+    def latent(self, x: Tensor) -> Tensor:
+        """The 4x4 convolution over the 4x4 map without padding: a dense layer, run as one
+        (oneDNN's convolution of this shape reaches 3 GFLOP/s; the matrix product 50 times more)."""
+        weight = self.to_latent.scaled_weight(1.0, compute_dtype(x.device, self.to_latent.weight.dtype), torch.contiguous_format)
+        return F.linear(x.flatten(1), weight.flatten(1))

@@ -12,7 +12,11 @@ changing the function (parity with the reference holds to 1e-11 in float64):
   the whole batch; the small, wide maps). The reference always builds per-sample weights and
   runs grouped convolutions, which get slower per frame as the batch grows;
 - FIR filters are single depthwise convolutions (padding inside the convolution), and the 2x
-  upsampling of the RGB and flow skips is a depthwise transposed convolution.
+  upsampling of the RGB and flow skips is a depthwise transposed convolution;
+- outside training, the scaled weights are made once (in the autocast's dtype) and kept; the
+  flow warp gathers channels-last feature rows (:func:`bilinear_warp`) instead of
+  ``grid_sample``, whose output is channels-first; the mask multiplies the 3-channel RGB
+  projection instead of the wide warped features (a 1x1 convolution commutes with it).
 """
 
 from __future__ import annotations
@@ -34,17 +38,57 @@ def fir_kernel(gain: float = 1.0) -> Tensor:
     return (kernel / kernel.sum() * gain).to(torch.float32)
 
 
+def at_least_float32(x: Tensor) -> Tensor:
+    """``x`` in float32, or float64 where it already is (the parity runs)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def compute_dtype(device: torch.device, default: torch.dtype) -> torch.dtype:
+    """The dtype a convolution runs in: the autocast's where one is on, else ``default``."""
+    return torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else default
+
+
+def layout_of(x: Tensor) -> torch.memory_format:
+    """The memory format a convolution on ``x`` runs in; a weight made in it is not copied again."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def frozen(weight: Tensor) -> bool:
+    """Whether ``weight`` is a constant here (no gradient wanted), so derived tensors can be kept."""
+    return not (torch.is_grad_enabled() and weight.requires_grad)
+
+
+class DerivedCache:
+    """Tensors made from a weight (scaled, cast), kept until the weight changes: its version
+    counter, storage, dtype or device. Only used when the weight is :func:`frozen`."""
+
+    def __init__(self) -> None:
+        self._store: dict[tuple, tuple[tuple, Tensor]] = {}
+
+    def get(self, weight: Tensor, key: tuple, make) -> Tensor:
+        stamp = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
+        hit = self._store.get(key)
+        if hit is None or hit[0] != stamp:
+            with torch.no_grad():
+                hit = (stamp, make())
+            self._store[key] = hit
+        return hit[1]
+
+
 def leaky_relu_(x: Tensor) -> Tensor:
     """In place: the input is always a fresh convolution output, which nothing else reads."""
     return F.leaky_relu(x, 0.2, inplace=True)
 
 
-def _contiguous_product(a: Tensor, b: Tensor) -> Tensor:
-    """``a * b`` laid out contiguously even when ``a`` is a transposed view (a product follows
-    its input's layout, and the convolution would copy it again)."""
+def _laid_out_product(a: Tensor, b: Tensor, dtype: torch.dtype, layout: torch.memory_format) -> Tensor:
+    """``a * b`` laid out as the convolution wants it even when ``a`` is a transposed view (a
+    product follows its input's layout, and the convolution would copy it again), rounded
+    once to ``dtype`` (the convolution's: an autocast would cast it again)."""
     if torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
         return (a * b).contiguous()
-    return torch.mul(a, b, out=torch.empty(a.shape, dtype=torch.result_type(a, b), device=a.device))
+    return torch.mul(a, b, out=torch.empty(a.shape, dtype=dtype, device=a.device, memory_format=layout))
 
 
 class Blur(nn.Module):
@@ -93,9 +137,19 @@ class EqualConv2d(nn.Module):
         self.scale = 1.0 / math.sqrt(in_channels * kernel_size**2)
         self.stride = stride
         self.padding = padding
+        self._derived = DerivedCache()
+
+    def scaled_weight(self, gain: float, dtype: torch.dtype, layout: torch.memory_format) -> Tensor:
+        """``W scale gain`` in ``dtype`` and ``layout``; made once per gain, dtype and layout
+        outside training (a 512x512x3x3 weight costs 3 ms to scale, cast and lay out, each call)."""
+        if not frozen(self.weight):
+            return self.weight * (self.scale * gain)
+        key = (gain, dtype, layout)
+        return self._derived.get(self.weight, key, lambda: (self.weight * (self.scale * gain)).to(dtype, memory_format=layout))
 
     def forward(self, x: Tensor, bias: Tensor | None = None, gain: float = 1.0) -> Tensor:
-        return F.conv2d(x, self.weight * (self.scale * gain), bias, stride=self.stride, padding=self.padding)
+        weight = self.scaled_weight(gain, compute_dtype(x.device, self.weight.dtype), layout_of(x))
+        return F.conv2d(x, weight, bias, stride=self.stride, padding=self.padding)
 
 
 class EqualLinear(nn.Module):
@@ -109,9 +163,14 @@ class EqualLinear(nn.Module):
         self.activate = activate
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.activate:
-            return F.leaky_relu(F.linear(x, self.weight * self.scale) + self.bias, 0.2) * SQRT2
-        return F.linear(x, self.weight * self.scale, self.bias)
+        # Styles, motion codes and heads stay float32 under a bf16/fp16 autocast: these small
+        # products cost nothing next to the convolutions, and their rounding would reach every
+        # modulated layer (on the official-size model bf16 linears cost the edit 3 dB).
+        with torch.autocast(x.device.type, enabled=False):
+            x = at_least_float32(x)
+            if self.activate:
+                return F.leaky_relu(F.linear(x, self.weight * self.scale) + self.bias, 0.2) * SQRT2
+            return F.linear(x, self.weight * self.scale, self.bias)
 
 
 class ActivationBias(nn.Module):
@@ -183,18 +242,21 @@ class ModulatedConv2d(nn.Module):
         self.padding = kernel_size // 2
         if upsample:
             self.blur = Blur(pad=1, gain=4.0)
-        self._energy_cache: tuple[tuple, Tensor] | None = None
+        self._derived = DerivedCache()
 
     def _energy(self) -> Tensor:
         """``sum_{u,v} W[o,c,u,v]^2`` (Cout, Cin): it depends on the weight only, so outside
         of training it is computed once and kept until the weight changes."""
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        def make() -> Tensor:
             return self.weight[0].square().sum(dim=(2, 3))
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
-        if self._energy_cache is None or self._energy_cache[0] != key:
-            with torch.no_grad():
-                self._energy_cache = (key, self.weight[0].square().sum(dim=(2, 3)))
-        return self._energy_cache[1]
+        return self._derived.get(self.weight, ("energy",), make) if frozen(self.weight) else make()
+
+    def _scaled_weight(self, dtype: torch.dtype, layout: torch.memory_format) -> Tensor:
+        """``scale W`` in ``dtype``, the convolution's shape and ``layout``, kept outside training."""
+        def make() -> Tensor:
+            w = self.weight[0] * self.scale
+            return (w.transpose(0, 1) if self.upsample else w).to(dtype, memory_format=layout)
+        return self._derived.get(self.weight, (dtype, layout), make) if frozen(self.weight) else make()
 
     def _conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """``weight`` is (Cout, Cin, k, k), or (Cin, Cout, k, k) when upsampling."""
@@ -203,12 +265,13 @@ class ModulatedConv2d(nn.Module):
         return F.conv2d(x, weight, bias, padding=self.padding)
 
     def forward(self, x: Tensor, style: Tensor, bias: Tensor | None = None, gain: float = 1.0) -> Tensor:
-        s = self.modulation(style)  # (B, Cin)
+        s = self.modulation(style)  # (B, Cin), float32 at least (see EqualLinear)
         weight = self.weight[0]  # (Cout, Cin, k, k), unscaled
         batch, _, height, width = x.shape
         # Per output channel: demodulation 1 / sqrt(sum_{c,u,v} (scale W s)^2 + eps) times the gain.
         if self.demodulate:
-            out_scale = torch.rsqrt((s * s) @ self._energy().t() * self.scale**2 + 1e-8) * gain  # (B, Cout)
+            with torch.autocast(x.device.type, enabled=False):
+                out_scale = torch.rsqrt((s * s) @ self._energy().t() * self.scale**2 + 1e-8) * gain  # (B, Cout)
         else:
             out_scale = torch.full_like(s[:, :1], gain)
         conv_bias = None if self.upsample else bias
@@ -218,13 +281,14 @@ class ModulatedConv2d(nn.Module):
             factor = (out_scale[:, :, None] * s[:, None, :] * self.scale)[..., None, None]  # (B, Cout, Cin, 1, 1)
             if self.upsample:
                 weight, factor = weight.transpose(0, 1), factor.transpose(1, 2)
-            outs = [self._conv(x[i : i + 1], _contiguous_product(weight, factor[i]), conv_bias) for i in range(batch)]
+            dtype, layout = compute_dtype(x.device, weight.dtype), layout_of(x)
+            outs = [self._conv(x[i : i + 1], _laid_out_product(weight, factor[i], dtype, layout), conv_bias) for i in range(batch)]
             out = outs[0] if batch == 1 else torch.cat(outs)
         else:
-            w = weight * self.scale
-            out = self._conv(x * s[:, :, None, None], w.transpose(0, 1) if self.upsample else w, None)
-            out_scale = out_scale[:, :, None, None]
-            out = out * out_scale if conv_bias is None else torch.addcmul(conv_bias[None, :, None, None], out, out_scale)
+            w = self._scaled_weight(compute_dtype(x.device, weight.dtype), layout_of(x))
+            out = self._conv(x * s[:, :, None, None].to(x.dtype), w, None)
+            out_scale = out_scale[:, :, None, None].to(out.dtype)
+            out = out * out_scale if conv_bias is None else torch.addcmul(conv_bias[None, :, None, None].to(out.dtype), out, out_scale)
         if self.upsample:
             out = self.blur(out, bias)
         return out
@@ -243,7 +307,12 @@ class StyledConv(nn.Module):
 
 
 class ToRGB(nn.Module):
-    """Unmodulated 1x1 projection to RGB: ``lrelu(conv(x) + b1) * sqrt(2) + b2``, plus the upsampled skip."""
+    """Unmodulated 1x1 projection to RGB: ``lrelu(conv(x) + b1) * sqrt(2) + b2``, plus the upsampled skip.
+
+    ``mask`` is a per-pixel factor of ``x`` (the flow's mask of the warped features), applied
+    to the 3-channel projection instead of the wide input: the same map, since a 1x1
+    convolution commutes with a per-pixel scale.
+    """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
@@ -252,19 +321,55 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
         self.upsample = Upsample()
 
-    def forward(self, x: Tensor, skip: Tensor | None = None) -> Tensor:
-        out = leaky_relu_(self.conv(x, self.act.folded(), SQRT2)) + self.bias
+    def forward(self, x: Tensor, skip: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        if mask is None:
+            out = leaky_relu_(self.conv(x, self.act.folded(), SQRT2))
+        else:
+            projected = at_least_float32(self.conv(x, gain=SQRT2))
+            out = leaky_relu_(torch.addcmul(self.act.folded()[None, :, None, None], projected, mask.to(projected.dtype)))
+        out = out + self.bias
         if skip is not None:
             out = out + self.upsample(skip)
         return out
 
 
+def bilinear_warp(features: Tensor, grid: Tensor) -> Tensor:
+    """``grid_sample(features, grid)`` (bilinear, zero padding, align_corners=False) as one
+    weighted gather of channels-last feature rows: the same sums (equal in float64), the
+    features' dtype and layout kept, and several times faster on a CPU, where ``grid_sample``
+    writes channels-first output. Sampling positions are found in ``grid``'s precision (at
+    least float32), so a bf16 feature map is read at exact places; a batch expanded from one
+    feature map (stride 0) is read from that one map."""
+    batch, channels, height, width = features.shape
+    ix = (grid[..., 0] + 1) * (width / 2) - 0.5  # unnormalised as grid_sample does, align_corners=False
+    iy = (grid[..., 1] + 1) * (height / 2) - 0.5
+    x0, y0 = ix.floor(), iy.floor()
+    fx, fy = ix - x0, iy - y0
+    x0, y0 = x0.long(), y0.long()
+    shared = features.stride(0) == 0
+    offset = 0 if shared else (torch.arange(batch, device=features.device) * (height * width)).view(batch, 1, 1)
+    rows, weights = [], []
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            xs, ys = x0 + dx, y0 + dy
+            inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
+            rows.append(ys.clamp(0, height - 1) * width + xs.clamp(0, width - 1) + offset)
+            weights.append(wx * wy * inside)
+    source = features[:1] if shared else features
+    table = source.permute(0, 2, 3, 1).reshape(-1, channels)  # a view for channels-last maps
+    out = F.embedding_bag(
+        torch.stack(rows, -1).view(-1, 4), table, per_sample_weights=torch.stack(weights, -1).view(-1, 4).to(table.dtype), mode="sum"
+    )
+    return out.view(batch, grid.size(1), grid.size(2), channels).permute(0, 3, 1, 2)
+
+
 class ToFlow(nn.Module):
     """Predicts a flow field and a mask, and warps the encoder features with them.
 
-    Returns ``(warped, x_next, logits)``: the masked warped features (for ToRGB), the features
-    for the next conv (warped where the mask is on, ``x`` elsewhere), and the raw 3-channel
-    logits, which are accumulated across resolutions before tanh/sigmoid.
+    Returns ``(sampled, x_next, logits, mask)``: the warped features before the mask (ToRGB
+    applies it), the features for the next conv (warped where the mask is on, ``x``
+    elsewhere), the raw 3-channel logits, which are accumulated across resolutions before
+    tanh/sigmoid, and the mask.
     """
 
     def __init__(self, in_channels: int, style_dim: int) -> None:
@@ -286,7 +391,7 @@ class ToFlow(nn.Module):
             self._grid_cache[key] = grid
         return grid
 
-    def forward(self, x: Tensor, style: Tensor, features: Tensor, skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, style: Tensor, features: Tensor, skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         logits = self.conv(x, style, self.bias.view(-1))
         # The flow is sampling coordinates: at least float32 even under a bf16/fp16 autocast,
         # whose 8-bit mantissa would misplace a 256-px grid by up to half a pixel (a lower
@@ -299,5 +404,10 @@ class ToFlow(nn.Module):
             offset = torch.tanh(logits[:, :2]).permute(0, 2, 3, 1)
             grid = self.base_grid(x.size(2), logits) + offset
             mask = torch.sigmoid(logits[:, 2:3])
-            warped = F.grid_sample(features.to(exact), grid, mode="bilinear", padding_mode="zeros", align_corners=False) * mask
-            return warped, warped + x.to(exact) * (1.0 - mask), logits
+            if torch.is_grad_enabled():  # training: the reference's sampler and its gradients
+                sampled = F.grid_sample(features.to(exact), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            else:
+                sampled = bilinear_warp(features, grid)
+            # A contiguous mask: the logits' channel slice would slow the broadcast threefold.
+            blend = mask.to(sampled.dtype).contiguous()
+            return sampled, torch.lerp(x.to(sampled.dtype), sampled, blend), logits, mask

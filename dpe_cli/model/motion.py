@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dpe_cli.model.layers import EqualLinear
+from dpe_cli.model.layers import DerivedCache, EqualLinear, at_least_float32, frozen
 
 
 class LinearStack(nn.Module):
@@ -32,16 +32,13 @@ class DirectionBasis(nn.Module):
     def __init__(self, style_dim: int, motion_dim: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(style_dim, motion_dim))
-        self._cache: tuple[tuple, Tensor] | None = None
+        self._derived = DerivedCache()
 
     def basis(self) -> Tensor:
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        def make() -> Tensor:
             return torch.linalg.qr(self.weight + 1e-8, mode="reduced")[0]
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
-        if self._cache is None or self._cache[0] != key:
-            with torch.no_grad():
-                self._cache = (key, torch.linalg.qr(self.weight + 1e-8, mode="reduced")[0])
-        return self._cache[1]
+        return self._derived.get(self.weight, ("basis",), make) if frozen(self.weight) else make()
 
     def forward(self, alpha: Tensor) -> Tensor:
-        return alpha @ self.basis().t()
+        with torch.autocast(alpha.device.type, enabled=False):  # float32 at least, as EqualLinear
+            return at_least_float32(alpha) @ self.basis().t()

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from dpe_cli.model.config import DPEConfig
-from dpe_cli.model.layers import StyledConv, ToFlow, ToRGB
+from dpe_cli.model.layers import StyledConv, ToFlow, ToRGB, layout_of
 
 
 class SynthesisLevel(nn.Module):
@@ -21,8 +21,8 @@ class SynthesisLevel(nn.Module):
 
     def forward(self, x: Tensor, latent: Tensor, features: Tensor, flow: Tensor | None, rgb: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         x = self.conv(self.up(x, latent), latent)
-        warped, x, flow = self.to_flow(x, latent, features, flow)
-        return x, flow, self.to_rgb(warped, rgb)
+        sampled, x, flow, mask = self.to_flow(x, latent, features, flow)
+        return x, flow, self.to_rgb(sampled, rgb, mask)
 
 
 class Synthesis(nn.Module):
@@ -54,7 +54,10 @@ class Synthesis(nn.Module):
             level.to_rgb.conv.weight.zero_()
 
     def forward(self, latent: Tensor, features: list[Tensor]) -> Tensor:
-        x = self.conv_in(self.const.expand(latent.size(0), -1, -1, -1), latent)
+        # The encoder's layout (channels-last for inference) from the first conv on: oneDNN
+        # would otherwise reorder every channels-first map it is given, and back.
+        start = self.const.expand(latent.size(0), -1, -1, -1).contiguous(memory_format=layout_of(features[0][:1]))
+        x = self.conv_in(start, latent)
         flow = rgb = None
         for level, feature in zip(self.levels, features):
             x, flow, rgb = level(x, latent, feature, flow, rgb)

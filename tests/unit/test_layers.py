@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dpe_cli.model.layers import Blur, ConvLayer, ModulatedConv2d, ResBlock, Upsample
-
+from dpe_cli.model.layers import Blur, ConvLayer, EqualConv2d, ModulatedConv2d, ResBlock, ToFlow, ToRGB, Upsample, bilinear_warp
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +97,55 @@ def test_folded_activation_and_residual_gain():
 
     expected = (layer(block.conv2, layer(block.conv1, x)) + layer(block.skip, x)) / math.sqrt(2)
     torch.testing.assert_close(block(x), expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "channels_first", "expanded"])
+def test_bilinear_warp_equals_grid_sample(layout):
+    """The inference warp samples exactly what grid_sample does, also outside the map (zeros),
+    at integer positions, and from one map expanded over a batch."""
+    torch.manual_seed(0)
+    features = torch.randn(1 if layout == "expanded" else 3, 5, 7, 9)
+    if layout == "channels_last":
+        features = features.contiguous(memory_format=torch.channels_last)
+    if layout == "expanded":
+        features = features.expand(3, -1, -1, -1)
+    grid = torch.rand(3, 6, 8, 2) * 2.6 - 1.3
+    grid[0, 0, 0] = torch.tensor([-1 + 1 / 9, -1 + 1 / 7])  # a pixel centre: one tap
+    expected = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    torch.testing.assert_close(bilinear_warp(features, grid), expected, rtol=0, atol=1e-12)
+
+
+def test_flow_and_rgb_heads_give_the_training_path_outside_training():
+    """ToFlow's gather warp (no gradients) and its grid_sample path (training) agree, and the
+    mask applied to ToRGB's projection equals the reference's masked input."""
+    torch.manual_seed(0)
+    flow, rgb = ToFlow(6, 5), ToRGB(6)
+    for p in [*flow.parameters(), *rgb.parameters()]:
+        p.data.normal_(0, 0.5)
+    x, style, features, skip = torch.randn(2, 6, 8, 8), torch.randn(2, 5), torch.randn(2, 6, 8, 8), torch.randn(2, 3, 4, 4)
+    trained = flow(x, style, features, skip)  # gradients on: grid_sample
+    with torch.no_grad():
+        inferred = flow(x, style, features, skip)
+        for a, b in zip(trained, inferred):
+            torch.testing.assert_close(a.detach(), b, rtol=0, atol=1e-12)
+        sampled, x_next, _, mask = inferred
+        torch.testing.assert_close(x_next, sampled * mask + x * (1 - mask), rtol=0, atol=1e-12)
+        conv = F.conv2d(sampled * mask, rgb.conv.weight * rgb.conv.scale)
+        expected = F.leaky_relu(conv + rgb.act.bias, 0.2) * math.sqrt(2) + rgb.bias
+        torch.testing.assert_close(rgb(sampled, None, mask), expected, rtol=0, atol=1e-12)
+
+
+def test_kept_weights_follow_a_changed_weight():
+    """Outside training the scaled (and cast) weights are made once; changing the weights in
+    place (an optimiser step, load_state_dict) or converting the module makes them again."""
+    torch.manual_seed(0)
+    conv, modulated = EqualConv2d(4, 3, 3, padding=1), ModulatedConv2d(4, 3, 3, style_dim=2, demodulate=False)
+    x, style = torch.randn(2, 4, 4, 4), torch.randn(2, 2)  # batch 2, 3x3x3 taps > 4x4 pixels: the fixed-weight path
+    with torch.no_grad():
+        before, modulated_before = conv(x), modulated(x, style)
+        conv.weight.mul_(2)
+        modulated.load_state_dict({k: 3 * v if k == "weight" else v for k, v in modulated.state_dict().items()})
+        torch.testing.assert_close(conv(x), 2 * before, rtol=0, atol=1e-12)
+        torch.testing.assert_close(modulated(x, style), 3 * modulated_before, rtol=0, atol=1e-12)
+        conv.float()
+        assert conv(x.float()).dtype == torch.float32
