@@ -1,10 +1,18 @@
-"""End-to-end time per stage of `dpe edit-expression` on a 720p video with audio.
+"""End-to-end time of `dpe edit-expression`: per stage on a 720p video with audio, and as a
+whole process side by side with the reference demo's way.
 
-Decoding, detection, cropping, paste-back and encoding should add little to the inference
-time: they run in their own threads, overlapping with the model. Reports the wall time, the
-model's time, and the overhead (wall - model) / model. Prints a table and writes JSON.
+Stages: decoding, detection, cropping, paste-back and encoding should add little to the
+inference time: they run in their own threads, overlapping with the model. Reports the wall
+time, the model's time, and the overhead (wall - model) / model.
 
-    .venv/bin/python bench/end_to_end.py [--weights W] [--duration 3] [--precision fp32]
+``--versus-reference``: whole processes (interpreter start, model load, everything up to the
+written file) on the same pre-cropped clips, one after the other in this run: the reference
+demo's way (``reference_demo.py``: every frame in memory, the reference's operations, one
+frame at a time) against `dpe edit-expression` with its defaults (auto precision, the `change`
+paste with its reconstruction) and with `--precision fp32`.
+
+    .venv/bin/python bench/end_to_end.py [--weights W] [--duration 3] [--precision auto]
+        [--versus-reference] [--frames 50]
 
 Without --weights, full-size random weights with the official architecture are used.
 """
@@ -14,16 +22,59 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 
 from dpe_cli import DPE, DPEConfig, save_model
+from dpe_cli.device import choose_precision
 from dpe_cli.edit import EditJob, EditRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
+
+
+def stages(args: argparse.Namespace, weights: Path, tmp: Path) -> dict:
+    request = EditRequest(source=args.source, driver=args.driver, output=str(tmp / "out.mp4"), weights=weights, duration=args.duration, precision=args.precision)
+    report = EditJob(request).run()
+    timings = report["timings"]
+    wall, model = timings["total"], timings["infer"]
+    overhead = (wall - model) / model
+    print(f"{report['frames']} frames of {args.source.name} ({report['fps']:g} fps, with audio), precision {report['precision']} ({report['precision_reason']})")
+    for stage in ("detect", "decode", "infer", "paste", "encode", "total"):
+        value = timings.get(stage, 0.0)
+        print(f"{stage:>8}: {value:8.2f} s  {value / report['frames']:7.3f} s/frame")
+    print(f"overhead beyond inference: {overhead:.1%} (stages overlap; detection is a separate first pass)")
+    return {"frames": report["frames"], "precision": report["precision"], "timings": timings, "overhead": round(overhead, 4)}
+
+
+def whole_process(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def versus_reference(args: argparse.Namespace, weights: Path, tmp: Path) -> dict:
+    source, driver = MEDIA / "dpe_source_crop.mp4", MEDIA / "dpe_driver_crop.mp4"
+    seconds = args.frames / 25  # both clips are 25 fps
+    dpe = [sys.executable, "-m", "dpe_cli", "edit-expression", str(source), "--driver", str(driver), "--weights", str(weights), "--duration", f"{seconds:g}", "-y", "--quiet"]
+    runs = {
+        "reference demo's way (float32)": [sys.executable, str(ROOT / "bench" / "reference_demo.py"), str(weights), str(source), str(driver), str(tmp / "ref.mp4"), "--frames", str(args.frames)],
+        "dpe edit-expression (defaults: auto precision, change paste)": [*dpe, "-o", str(tmp / "auto.mp4")],
+        "dpe edit-expression --precision fp32": [*dpe, "-o", str(tmp / "fp32.mp4"), "--precision", "fp32"],
+    }
+    rows = {}
+    baseline = None
+    for label, command in runs.items():
+        wall = whole_process(command)
+        baseline = baseline or wall
+        rows[label] = {"seconds": round(wall, 2), "s_per_frame": round(wall / args.frames, 3), "ratio": round(wall / baseline, 3)}
+        print(f"{label:<62} {wall:7.1f} s  {wall / args.frames:6.3f} s/frame  {wall / baseline:5.2f}x", flush=True)
+    return {"frames": args.frames, "rows": rows}
 
 
 def main() -> None:
@@ -32,27 +83,24 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=MEDIA / "talk_landscape_1280x720.mp4")
     parser.add_argument("--driver", type=Path, default=MEDIA / "dpe_driver_crop.mp4")
     parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--versus-reference", action="store_true", help="whole processes side by side with the reference demo's way")
+    parser.add_argument("--frames", type=int, default=50, help="frames edited by each whole process")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "end_to_end.json")
     args = parser.parse_args()
+    result: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         weights = args.weights
         if weights is None:
             torch.manual_seed(0)
             weights = save_model(DPE(DPEConfig()), Path(tmp) / "random.safetensors")
-        request = EditRequest(source=args.source, driver=args.driver, output=str(Path(tmp) / "out.mp4"), weights=weights, duration=args.duration, precision=args.precision)
-        report = EditJob(request).run()
-    timings = report["timings"]
-    wall, model = timings["total"], timings["infer"]
-    overhead = (wall - model) / model
-    print(f"{report['frames']} frames of {args.source.name} ({report['fps']:g} fps, with audio), {args.precision}")
-    for stage in ("detect", "decode", "infer", "paste", "encode", "total"):
-        value = timings.get(stage, 0.0)
-        print(f"{stage:>8}: {value:8.2f} s  {value / report['frames']:7.3f} s/frame")
-    print(f"overhead beyond inference: {overhead:.1%} (stages overlap; detection is a separate first pass)")
+        result["stages"] = stages(args, weights, Path(tmp))
+        if args.versus_reference:
+            result["versus_reference"] = versus_reference(args, weights, Path(tmp))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "weights": str(args.weights or "random, official architecture")}
-    args.out.write_text(json.dumps({"meta": meta, "frames": report["frames"], "timings": timings, "overhead": round(overhead, 4)}, indent=2) + "\n")
+    auto, why = choose_precision("auto", torch.device("cpu"))
+    meta = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "weights": str(args.weights or "random, official architecture"), "auto": auto, "why": why}
+    args.out.write_text(json.dumps({"meta": meta, **result}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -1,10 +1,11 @@
 """The reference implementation's way of computing, as an in-run baseline for benchmarks.
 
 Same mathematics as ``dpe_cli.model.layers``, with the operation structure of the released
-code: modulated convolutions build per-sample weights and run as grouped convolutions
+code: weights are scaled on every call; modulated convolutions build per-sample weights and run as grouped convolutions
 (groups = batch); FIR filters run one channel at a time (batch and channel axes folded
 together, a single-channel kernel, explicit zero insertion and padding); every activation is
-a separate bias add, leaky ReLU and gain; residual sums are divided afterwards.
+a separate bias add, leaky ReLU and gain; residual sums are divided afterwards; the flow
+warp is ``grid_sample`` and masks the wide features; the latent is a 4x4 convolution.
 ``reference_ops()`` swaps these in for the duration of a block.
 """
 
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dpe_cli.model import layers
+from dpe_cli.model.encoder import Encoder
 from dpe_cli.model.layers import SQRT2
 
 
@@ -87,7 +89,27 @@ def to_rgb(self: layers.ToRGB, x: Tensor, skip: Tensor | None = None, mask: Tens
     return out if skip is None else out + self.upsample(skip)
 
 
+def equal_conv(self: layers.EqualConv2d, x: Tensor, bias: Tensor | None = None, gain: float = 1.0) -> Tensor:
+    return F.conv2d(x, self.weight * (self.scale * gain), bias, stride=self.stride, padding=self.padding)
+
+
+def to_flow(self: layers.ToFlow, x: Tensor, style: Tensor, features: Tensor, skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, None]:
+    logits = self.conv(x, style) + self.bias
+    if skip is not None:
+        logits = logits + self.upsample(skip)
+    grid = self.base_grid(x.size(2), logits) + torch.tanh(logits[:, :2]).permute(0, 2, 3, 1)
+    mask = torch.sigmoid(logits[:, 2:3])
+    warped = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False) * mask
+    return warped, warped + x * (1 - mask), logits, None  # ToRGB gets the masked features
+
+
+def latent(self: Encoder, x: Tensor) -> Tensor:
+    return self.to_latent(x).flatten(1)
+
+
 PATCHES = {
+    layers.EqualConv2d: equal_conv,
+    layers.ToFlow: to_flow,
     layers.Blur: blur,
     layers.Upsample: upsample,
     layers.ConvLayer: conv_layer,
@@ -96,16 +118,18 @@ PATCHES = {
     layers.StyledConv: styled_conv,
     layers.ToRGB: to_rgb,
 }
+METHODS = {(Encoder, "latent"): latent}
 
 
 @contextmanager
 def reference_ops() -> Iterator[None]:
     """Run the model with the reference's operation structure inside this block."""
-    saved = {cls: cls.forward for cls in PATCHES}
-    for cls, forward in PATCHES.items():
-        cls.forward = forward
+    patches = {(cls, "forward"): forward for cls, forward in PATCHES.items()} | METHODS
+    saved = {key: getattr(*key) for key in patches}
+    for (cls, name), method in patches.items():
+        setattr(cls, name, method)
     try:
         yield
     finally:
-        for cls, forward in saved.items():
-            cls.forward = forward
+        for (cls, name), method in saved.items():
+            setattr(cls, name, method)

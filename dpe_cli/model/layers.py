@@ -68,6 +68,8 @@ class DerivedCache:
         self._store: dict[tuple, tuple[tuple, Tensor]] = {}
 
     def get(self, weight: Tensor, key: tuple, make) -> Tensor:
+        if torch.compiler.is_compiling():  # a traced graph folds the weights itself (freezing)
+            return make()
         stamp = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
         hit = self._store.get(key)
         if hit is None or hit[0] != stamp:
