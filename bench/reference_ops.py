@@ -39,7 +39,7 @@ def fused_leaky_relu(x: Tensor, bias: Tensor) -> Tensor:
 
 
 def blur(self: layers.Blur, x: Tensor, bias: Tensor | None = None) -> Tensor:
-    out = upfirdn2d_per_channel(x, self.kernel, pad=(self.pad, self.pad))
+    out = upfirdn2d_per_channel(x, self.kernel, pad=(self.pad, self.pad))[..., :: self.stride, :: self.stride]
     return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
@@ -93,7 +93,7 @@ def equal_conv(self: layers.EqualConv2d, x: Tensor, bias: Tensor | None = None, 
     return F.conv2d(x, self.weight * (self.scale * gain), bias, stride=self.stride, padding=self.padding)
 
 
-def to_flow(self: layers.ToFlow, x: Tensor, style: Tensor, features: Tensor, skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, None]:
+def to_flow(self: layers.ToFlow, x: Tensor, style: Tensor, features: Tensor, skip: Tensor | None = None, last: bool = False) -> tuple[Tensor, Tensor, Tensor, None]:
     logits = self.conv(x, style) + self.bias
     if skip is not None:
         logits = logits + self.upsample(skip)

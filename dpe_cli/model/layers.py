@@ -100,15 +100,16 @@ class Blur(nn.Module):
     correlation (what conv2d does) equals the reference's true convolution.
     """
 
-    def __init__(self, pad: int, gain: float = 1.0) -> None:
+    def __init__(self, pad: int, gain: float = 1.0, stride: int = 1) -> None:
         super().__init__()
         self.pad = pad
+        self.stride = stride  # 2: only every other output, for a 1x1 convolution that strides
         self.register_buffer("kernel", fir_kernel(gain), persistent=False)
 
     def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         # A contiguous (repeated, not expanded) weight: oneDNN is much slower on a strided one.
         weight = self.kernel.to(x.dtype)[None, None].repeat(x.size(1), 1, 1, 1)
-        return F.conv2d(x, weight, bias, padding=self.pad, groups=x.size(1))
+        return F.conv2d(x, weight, bias, stride=self.stride, padding=self.pad, groups=x.size(1))
 
 
 class Upsample(nn.Module):
@@ -198,8 +199,11 @@ class ConvLayer(nn.Module):
         super().__init__()
         if downsample:
             p = 2 + (kernel_size - 1)  # pads ((p + 1) // 2, p // 2) are equal for k = 1 and 3
-            self.blur: nn.Module = Blur(pad=p // 2)
-            self.conv = EqualConv2d(in_channels, out_channels, kernel_size, stride=2, padding=0)
+            # A 1x1 convolution with stride 2 reads every other blurred pixel: the blur strides
+            # instead, computing a quarter of its output.
+            pointwise = kernel_size == 1
+            self.blur: nn.Module = Blur(pad=p // 2, stride=2 if pointwise else 1)
+            self.conv = EqualConv2d(in_channels, out_channels, kernel_size, stride=1 if pointwise else 2, padding=0)
         else:
             self.blur = nn.Identity()
             self.conv = EqualConv2d(in_channels, out_channels, kernel_size, stride=1, padding=kernel_size // 2)
@@ -393,7 +397,8 @@ class ToFlow(nn.Module):
             self._grid_cache[key] = grid
         return grid
 
-    def forward(self, x: Tensor, style: Tensor, features: Tensor, skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, style: Tensor, features: Tensor, skip: Tensor | None = None, last: bool = False) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
+        """``last``: no next conv reads ``x_next`` (the top level), so it is not made (None)."""
         logits = self.conv(x, style, self.bias.view(-1))
         # The flow is sampling coordinates: at least float32 even under a bf16/fp16 autocast,
         # whose 8-bit mantissa would misplace a 256-px grid by up to half a pixel (a lower
@@ -410,6 +415,8 @@ class ToFlow(nn.Module):
                 sampled = F.grid_sample(features.to(exact), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
             else:
                 sampled = bilinear_warp(features, grid)
+            if last:
+                return sampled, None, logits, mask
             # A contiguous mask: the logits' channel slice would slow the broadcast threefold.
             blend = mask.to(sampled.dtype).contiguous()
             return sampled, torch.lerp(x.to(sampled.dtype), sampled, blend), logits, mask

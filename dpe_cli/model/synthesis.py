@@ -19,9 +19,9 @@ class SynthesisLevel(nn.Module):
         self.to_flow = ToFlow(out_channels, style_dim)
         self.to_rgb = ToRGB(out_channels)
 
-    def forward(self, x: Tensor, latent: Tensor, features: Tensor, flow: Tensor | None, rgb: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, latent: Tensor, features: Tensor, flow: Tensor | None, rgb: Tensor | None, last: bool = False) -> tuple[Tensor | None, Tensor, Tensor]:
         x = self.conv(self.up(x, latent), latent)
-        sampled, x, flow, mask = self.to_flow(x, latent, features, flow)
+        sampled, x, flow, mask = self.to_flow(x, latent, features, flow, last)
         return x, flow, self.to_rgb(sampled, rgb, mask)
 
 
@@ -59,6 +59,6 @@ class Synthesis(nn.Module):
         start = self.const.expand(latent.size(0), -1, -1, -1).contiguous(memory_format=layout_of(features[0][:1]))
         x = self.conv_in(start, latent)
         flow = rgb = None
-        for level, feature in zip(self.levels, features):
-            x, flow, rgb = level(x, latent, feature, flow, rgb)
+        for i, (level, feature) in enumerate(zip(self.levels, features)):
+            x, flow, rgb = level(x, latent, feature, flow, rgb, last=i == len(self.levels) - 1)
         return rgb
