@@ -11,7 +11,8 @@ usage: batch 1, every frame through ``edit``, a still portrait re-encoded for ev
 Without --weights, full-size random weights with the official architecture are used (speed
 does not depend on the values). With --weights of a trained model, the bf16 rows also report
 the PSNR of their output against float32. ``auto`` is the precision the tool picks on this
-machine (its row says which). ``--profile`` adds, per precision, a layer-by-layer profile of
+machine for these weights (its row says which: random weights fail the check face and run
+float32, so ask for bf16 to time it). ``--profile`` adds, per precision, a layer-by-layer profile of
 one expression frame at batch 1 with its reconstruction (see ``layer_profile.py``).
 """
 
@@ -25,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,6 +35,7 @@ from reference_ops import reference_ops  # noqa: E402
 from dpe_cli import DPE, DPEConfig, load_model  # noqa: E402
 from dpe_cli.device import choose_precision  # noqa: E402
 from dpe_cli.engine import Engine  # noqa: E402
+from dpe_cli.precision_check import confirm  # noqa: E402
 from dpe_cli.video import FrameReader  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,10 +85,19 @@ def timed(fn, repeats: int) -> tuple[float, torch.Tensor]:
     return best, out
 
 
+def auto_choice(model: DPE, asked: str) -> str:
+    """What a run asking for ``asked`` uses with this model (``auto``: the hardware's choice,
+    kept where the model's check face agrees with float32; random weights stay float32)."""
+    precision, why = choose_precision(asked, torch.device("cpu"))
+    return confirm(model, torch.device("cpu"), precision, why)[0] if asked == "auto" else precision
+
+
 def layer_profile(model: DPE, source: torch.Tensor, driver: torch.Tensor, asked: str) -> dict:
     """Layer by layer: one expression frame at batch 1 (source and driver encoded, the edit and
     the reconstruction a change paste needs rendered in one batch), as the pipeline runs it."""
     precision, why = choose_precision(asked, torch.device("cpu"))
+    if asked == "auto":
+        precision, why = confirm(model, torch.device("cpu"), precision, why)
     engine = Engine(model, torch.device("cpu"), precision, Path("profiled"))
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
 
@@ -108,7 +118,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2, help="best of N runs per row")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--precisions", nargs="+", default=["auto", "fp32", "bf16"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--profile", action="store_true", help="add a per-layer profile of one expression frame")
     parser.add_argument("--modes", nargs="+", default=["expression", "reenact"])
     parser.add_argument("--threads", type=int, default=None)
@@ -140,7 +150,7 @@ def main() -> None:
             record("naive", mode_name, 1, "fp32", base_seconds, None, None)
             reference_out = None
             for asked in args.precisions:
-                precision, _ = choose_precision(asked, torch.device("cpu"))
+                precision = auto_choice(model, asked)
                 label = f"auto={precision}" if asked == "auto" else precision
                 for batch in args.batch_sizes:
                     engine = Engine(model, torch.device("cpu"), precision, args.weights or Path("random"))

@@ -5,6 +5,7 @@ the parity fixture's weights) and real face crops: the three edits (expression, 
 the reconstruction (each source driven by its own motion), and the full frame after the default
 ``change`` paste of the expression edit (a 1280x720 frame, its face box found by the pipeline).
 PSNR over [-1, 1] pictures (crops) and over uint8 frames; the goal is >= 45 dB everywhere.
+Last, what ``auto`` runs each model in after its check face (``dpe_cli.precision_check``).
 
     .venv/bin/python bench/precision.py [--frames 8] [--out bench/results/precision.json]
 """
@@ -30,6 +31,7 @@ from dpe_cli.checkpoint import read_checkpoint  # noqa: E402
 from dpe_cli.device import choose_precision  # noqa: E402
 from dpe_cli.edit.framing import find_box  # noqa: E402
 from dpe_cli.engine import Engine  # noqa: E402
+from dpe_cli.precision_check import confirm  # noqa: E402
 from dpe_cli.face import CropBox, Paster  # noqa: E402
 from dpe_cli.face.crop import crop  # noqa: E402
 from dpe_cli.video import FrameReader, probe  # noqa: E402
@@ -109,14 +111,16 @@ def main() -> None:
         models["official architecture, 256 px, parity fixture's weights"] = official_model()
     else:
         print(f"{PARITY_FILE} is missing: the official-size row is skipped")
-    rows = {}
+    rows, picks = {}, {}
     with torch.inference_mode():
         for label, model in models.items():
             rows[label] = compare(model, label, sources, drivers, full, box, chosen)
             print(f"{label}: " + ", ".join(f"{k} {v:.1f} dB" for k, v in rows[label].items()), flush=True)
+            picks[label] = dict(zip(("precision", "why"), confirm(model, torch.device("cpu"), chosen, why)))
+            print(f"  auto runs it in {picks[label]['precision']}: {picks[label]['why']}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__, "auto": chosen, "why": why, "frames": args.frames}
-    args.out.write_text(json.dumps({"meta": meta, "psnr_vs_fp32_db": rows}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"meta": meta, "psnr_vs_fp32_db": rows, "auto_runs_in": picks}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

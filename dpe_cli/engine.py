@@ -18,6 +18,7 @@ import torch
 from dpe_cli.checkpoint import read_checkpoint
 from dpe_cli.choices import RUN_PRECISIONS
 from dpe_cli.device import choose_precision, resolve_device
+from dpe_cli.precision_check import confirm
 from dpe_cli.errors import InputError
 from dpe_cli.images import from_model, to_model
 from dpe_cli.model import DPE, Encoding, Mode
@@ -78,7 +79,8 @@ class Engine:
     @classmethod
     def load(cls, weights: str | Path | None, device: str | torch.device = "auto", precision: str = "auto", *, channels_last: bool = True) -> Engine:
         """Load the weights for inference; ``$DPE_THREADS`` sets torch's thread count, and
-        ``auto`` precision becomes the device's (see :func:`~dpe_cli.device.choose_precision`)."""
+        ``auto`` precision becomes the device's (see :func:`~dpe_cli.device.choose_precision`)
+        where this model agrees with float32 on a check face (:mod:`dpe_cli.precision_check`)."""
         located = locate_weights(weights)
         target = run_device(device, precision)
         threads, note = thread_setting()
@@ -86,7 +88,10 @@ class Engine:
             torch.set_num_threads(threads)
         chosen, why = choose_precision(precision, target)
         model, _ = read_checkpoint(located.path)
-        return cls(model.to(target), target, chosen, located.path, located, channels_last, note, why)
+        model = model.to(target)
+        if precision == "auto":
+            chosen, why = confirm(model, target, chosen, why)
+        return cls(model, target, chosen, located.path, located, channels_last, note, why)
 
     def announce(self, reporter: Reporter) -> None:
         """Say which model runs (name, size, where from), that a demo model is one, and a

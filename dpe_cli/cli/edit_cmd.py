@@ -40,7 +40,7 @@ Output = Annotated[
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output.")]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", min=1, max=256, help="Frames per model call. Default: 1 on a CPU (larger batches are slower per frame there), 8 on CUDA.", show_default=False)]
-Precision = Annotated[Literal[RUN_PRECISIONS], typer.Option("--precision", help="auto: bf16 where the hardware computes it (CPUs with AVX-512 BF16 or AMX, GPUs with bf16; about 2x faster, within 45 dB of fp32), else fp32; or fp32, bf16, fp16 (CUDA).")]
+Precision = Annotated[Literal[RUN_PRECISIONS], typer.Option("--precision", help="auto: bf16 where the hardware computes it (CPUs with AVX-512 BF16 or AMX, GPUs with bf16; about 2x faster) when the model draws a check face within 45 dB of fp32, else fp32; or fp32, bf16, fp16 (CUDA).")]
 Audio = Annotated[Literal[AUDIO_CHOICES] | None, typer.Option("--audio", help="Audio track. Default: source for edits, driver for reenact.", show_default=False)]
 DriverEnd = Annotated[Literal[DRIVER_END_CHOICES], typer.Option("--driver-end", help="When the driver is shorter than the source: loop it, hold its last frame, or stop.")]
 Crf = Annotated[int, typer.Option("--crf", min=0, max=51, help="H.264 quality (lower is better; 18 is near lossless).")]

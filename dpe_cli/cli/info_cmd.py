@@ -60,8 +60,11 @@ def _threads(torch) -> dict:
 def _precision() -> dict:
     """The precision a run with the defaults (``--precision auto``, ``--device auto``) would use, and why."""
     from dpe_cli.device import choose_precision, resolve_device
+    from dpe_cli.precision_check import AGREEMENT_DB
 
     chosen, why = choose_precision("auto", resolve_device("auto"))
+    if chosen != "fp32":
+        why += f"; fp32 for a model whose check face it draws under {AGREEMENT_DB:g} dB from fp32"
     return {"precision": chosen, "precision_from": why}
 
 

@@ -67,6 +67,9 @@ class DerivedCache:
     def __init__(self) -> None:
         self._store: dict[tuple, tuple[tuple, Tensor]] = {}
 
+    def clear(self) -> None:
+        self._store.clear()
+
     def get(self, weight: Tensor, key: tuple, make) -> Tensor:
         if torch.compiler.is_compiling():  # a traced graph folds the weights itself (freezing)
             return make()
@@ -77,6 +80,14 @@ class DerivedCache:
                 hit = (stamp, make())
             self._store[key] = hit
         return hit[1]
+
+
+def forget_derived(model: nn.Module) -> None:
+    """Drop every kept derived weight of ``model`` (after a run in a precision not used again)."""
+    for module in model.modules():
+        cache = getattr(module, "_derived", None)
+        if isinstance(cache, DerivedCache):
+            cache.clear()
 
 
 def leaky_relu_(x: Tensor) -> Tensor:
