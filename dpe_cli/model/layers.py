@@ -104,6 +104,16 @@ def _laid_out_product(a: Tensor, b: Tensor, dtype: torch.dtype, layout: torch.me
     return torch.mul(a, b, out=torch.empty(a.shape, dtype=dtype, device=a.device, memory_format=layout))
 
 
+def _kept_dtype(op, *args: Tensor, like: Tensor | None = None) -> Tensor:
+    """``op(*args)`` computed at the widest of their precisions (a float32 style scaling a bf16
+    map) and rounded once into the dtype and layout of ``like`` (default: the first argument),
+    as the per-sample weights are: both code paths then round alike."""
+    like = args[0] if like is None else like
+    if torch.is_grad_enabled() and any(a.requires_grad for a in args):
+        return op(*args).to(like.dtype)
+    return op(*args, out=torch.empty_like(like))
+
+
 class Blur(nn.Module):
     """Depthwise FIR filter with equal padding on all sides, optionally adding a bias.
 
@@ -303,9 +313,12 @@ class ModulatedConv2d(nn.Module):
             out = outs[0] if batch == 1 else torch.cat(outs)
         else:
             w = self._scaled_weight(compute_dtype(x.device, weight.dtype), layout_of(x))
-            out = self._conv(x * s[:, :, None, None].to(x.dtype), w, None)
-            out_scale = out_scale[:, :, None, None].to(out.dtype)
-            out = out * out_scale if conv_bias is None else torch.addcmul(conv_bias[None, :, None, None].to(out.dtype), out, out_scale)
+            out = self._conv(_kept_dtype(torch.mul, x, s[:, :, None, None]), w, None)
+            out_scale = out_scale[:, :, None, None]
+            if conv_bias is None:
+                out = _kept_dtype(torch.mul, out, out_scale)
+            else:
+                out = _kept_dtype(torch.addcmul, conv_bias[None, :, None, None], out, out_scale, like=out)
         if self.upsample:
             out = self.blur(out, bias)
         return out

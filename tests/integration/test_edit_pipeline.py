@@ -245,11 +245,13 @@ def test_pipeline_output_equals_model_edit_on_the_same_crops(tiny_weights, tmp_p
 
 
 def test_batch_size_does_not_change_the_frames(tiny_weights, tmp_path):
+    """In float32 a batch changes only the order of sums; bf16 rounds the two modulation code
+    paths differently, which a random model amplifies past one grey level."""
     frames = {}
     for batch_size in (1, 4):
         out = tmp_path / f"b{batch_size}"
         request = EditRequest(source=media("talk_full_590.mp4"), driver=media("dpe_driver_crop.mp4"), output=str(out) + "/", weights=tiny_weights,
-                              duration=0.3, batch_size=batch_size, relative=True, smooth=0.3)
+                              duration=0.3, batch_size=batch_size, relative=True, smooth=0.3, precision="fp32")
         EditJob(request).run()
         frames[batch_size] = read_all(out)
     assert len(frames[1]) == len(frames[4]) == 8
