@@ -213,6 +213,7 @@ def timing(case: dict, box: CropBox, engine: Engine, repeats: int) -> dict:
     oracle, reference = crop(case["truth"], box, 256), crop(source, box, 256)
     torch.manual_seed(0)
     official = Engine(DPE(DPEConfig()).eval(), torch.device("cpu"), "fp32", Path("random"))
+    official_bf16 = Engine(official.model, torch.device("cpu"), "bf16", Path("random"))
 
     def model_call(model: Engine, with_reference: bool):
         crop_s, driver_s = crop(source, box, model.size), render_crop(identity, pose, expression, model.size)
@@ -237,6 +238,8 @@ def timing(case: dict, box: CropBox, engine: Engine, repeats: int) -> dict:
     result.update(_median_ms({
         "model: official size 256 px (ms)": model_call(official, False),
         "model: official size 256 px + reconstruction (ms)": model_call(official, True),
+        "model: official size 256 px, bf16 (ms)": model_call(official_bf16, False),
+        "model: official size 256 px, bf16 + reconstruction (ms)": model_call(official_bf16, True),
     }, max(3, repeats // 3)))
     return result
 
