@@ -174,10 +174,17 @@ def timing(case: dict, box: CropBox, repeats: int) -> dict:
             "paste: change-fast (ms)": lambda: fast.paste(photo, edited, reference),
             "paste: replace (ms)": lambda: replace.paste(photo, edited),
         }, repeats)
-    result.update(_median_ms({"model: official size 256 px, expression frame (ms)": model_frame}, max(3, repeats // 3)))
-    model = result["model: official size 256 px, expression frame (ms)"]
-    for method in ("change", "change-fast", "replace"):
-        result[f"paste {method} / model"] = result[f"paste: {method} (ms)"] / model
+    official_bf16 = Engine(official.model, torch.device("cpu"), "bf16", Path("random"))
+    encoding_bf16 = official_bf16.encode([crop(photo, box, official.size)])
+
+    def model_frame_bf16() -> None:
+        official_bf16.render(encoding_bf16, official_bf16.motion([driver]), "expression")
+
+    result.update(_median_ms({"model: official size 256 px, expression frame (ms)": model_frame,
+                              "model: official size 256 px, expression frame, bf16 (ms)": model_frame_bf16}, max(3, repeats // 3)))
+    for precision, key in (("", "model: official size 256 px, expression frame (ms)"), (", bf16", "model: official size 256 px, expression frame, bf16 (ms)")):
+        for method in ("change", "change-fast", "replace"):
+            result[f"paste {method} / model{precision}"] = result[f"paste: {method} (ms)"] / result[key]
     return result
 
 
