@@ -14,7 +14,9 @@ such weights' check face under 45 dB from float32), with `--precision bf16` (wha
 runs for a model that passes its check) and with `--precision fp32`.
 
     .venv/bin/python bench/end_to_end.py [--weights W] [--duration 3] [--precision bf16]
-        [--versus-reference] [--frames 50]
+        [--versus-reference] [--frames 50] [--profile]
+
+``--profile`` adds the per-layer profile of one frame (see ``model_speed.py --profile``).
 
 Without --weights, full-size random weights with the official architecture are used.
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from dpe_cli import DPE, DPEConfig, save_model
+from dpe_cli import DPE, DPEConfig, load_model, save_model
 from dpe_cli.device import choose_precision
 from dpe_cli.edit import EditJob, EditRequest
 
@@ -83,6 +85,16 @@ def versus_reference(args: argparse.Namespace, weights: Path, tmp: Path) -> dict
     return {"frames": args.frames, "rows": rows}
 
 
+def profile_model(weights: Path, precision: str) -> dict:
+    """The per-layer profile of ``model_speed.py --profile`` for these weights and precision."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from model_speed import crops, layer_profile
+
+    model = load_model(weights).eval().requires_grad_(False)
+    size = model.config.size
+    return layer_profile(model, crops(MEDIA / "dpe_source_crop.mp4", 1, size), crops(MEDIA / "dpe_driver_crop.mp4", 1, size), precision)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path)
@@ -92,6 +104,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--versus-reference", action="store_true", help="whole processes side by side with the reference demo's way")
     parser.add_argument("--frames", type=int, default=50, help="frames edited by each whole process")
+    parser.add_argument("--profile", action="store_true", help="add the per-layer profile of one frame of the model, in --precision")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "end_to_end.json")
     args = parser.parse_args()
     result: dict = {}
@@ -103,6 +116,8 @@ def main() -> None:
         result["stages"] = stages(args, weights, Path(tmp))
         if args.versus_reference:
             result["versus_reference"] = versus_reference(args, weights, Path(tmp))
+        if args.profile:
+            result["profile"] = profile_model(weights, args.precision)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     auto, why = choose_precision("auto", torch.device("cpu"))
     meta = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "weights": str(args.weights or "random, official architecture"), "auto": auto, "why": why}
