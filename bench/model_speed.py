@@ -85,19 +85,17 @@ def timed(fn, repeats: int) -> tuple[float, torch.Tensor]:
     return best, out
 
 
-def auto_choice(model: DPE, asked: str) -> str:
-    """What a run asking for ``asked`` uses with this model (``auto``: the hardware's choice,
-    kept where the model's check face agrees with float32; random weights stay float32)."""
+def auto_choice(model: DPE, asked: str) -> tuple[str, str]:
+    """What a run asking for ``asked`` uses with this model, and why (``auto``: the hardware's
+    choice, kept where the model's check face agrees with float32; random weights stay float32)."""
     precision, why = choose_precision(asked, torch.device("cpu"))
-    return confirm(model, torch.device("cpu"), precision, why)[0] if asked == "auto" else precision
+    return confirm(model, torch.device("cpu"), precision, why) if asked == "auto" else (precision, why)
 
 
 def layer_profile(model: DPE, source: torch.Tensor, driver: torch.Tensor, asked: str) -> dict:
     """Layer by layer: one expression frame at batch 1 (source and driver encoded, the edit and
     the reconstruction a change paste needs rendered in one batch), as the pipeline runs it."""
-    precision, why = choose_precision(asked, torch.device("cpu"))
-    if asked == "auto":
-        precision, why = confirm(model, torch.device("cpu"), precision, why)
+    precision, why = auto_choice(model, asked)
     engine = Engine(model, torch.device("cpu"), precision, Path("profiled"))
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
 
@@ -150,7 +148,7 @@ def main() -> None:
             record("naive", mode_name, 1, "fp32", base_seconds, None, None)
             reference_out = None
             for asked in args.precisions:
-                precision = auto_choice(model, asked)
+                precision, _ = auto_choice(model, asked)
                 label = f"auto={precision}" if asked == "auto" else precision
                 for batch in args.batch_sizes:
                     engine = Engine(model, torch.device("cpu"), precision, args.weights or Path("random"))

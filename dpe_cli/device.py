@@ -28,8 +28,8 @@ def cpu_flags() -> set[str]:
 def choose_precision(precision: str, device: torch.device) -> tuple[str, str]:
     """The precision a run uses and why. ``auto`` is bf16 where the hardware computes it
     natively (a CUDA device with bf16, a CPU with AVX-512 BF16 or AMX: there it is about twice
-    as fast as float32; on trained weights its pictures are within 45 dB of float32's, on
-    the parity fixture's random weights about 40 dB, see the README), else
+    as fast as float32; :meth:`Engine.load` then keeps it only for a model whose check face
+    bf16 draws within 45 dB of float32, see :mod:`dpe_cli.precision_check`), else
     float32: elsewhere the CPU would emulate bf16, slower than float32. fp16 is never chosen:
     it is only as accurate where its range suffices, which no measurement here has shown."""
     if precision != "auto":

@@ -18,10 +18,10 @@ import torch
 from dpe_cli.checkpoint import read_checkpoint
 from dpe_cli.choices import RUN_PRECISIONS
 from dpe_cli.device import choose_precision, resolve_device
-from dpe_cli.precision_check import confirm
 from dpe_cli.errors import InputError
 from dpe_cli.images import from_model, to_model
 from dpe_cli.model import DPE, Encoding, Mode
+from dpe_cli.precision_check import confirm
 from dpe_cli.progress import Reporter
 from dpe_cli.weights import Located, locate_weights, model_note
 

@@ -62,7 +62,8 @@ def frozen(weight: Tensor) -> bool:
 
 class DerivedCache:
     """Tensors made from a weight (scaled, cast), kept until the weight changes: its version
-    counter, storage, dtype or device. Only used when the weight is :func:`frozen`."""
+    counter, storage, dtype or device. While the weight trains (:func:`frozen` is false) they
+    are made on every call, so gradients flow through them."""
 
     def __init__(self) -> None:
         self._store: dict[tuple, tuple[tuple, Tensor]] = {}
@@ -71,7 +72,8 @@ class DerivedCache:
         self._store.clear()
 
     def get(self, weight: Tensor, key: tuple, make) -> Tensor:
-        if torch.compiler.is_compiling():  # a traced graph folds the weights itself (freezing)
+        # A traced graph folds constant weights itself (inductor's freezing).
+        if not frozen(weight) or torch.compiler.is_compiling():
             return make()
         stamp = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
         hit = self._store.get(key)
@@ -166,10 +168,7 @@ class EqualConv2d(nn.Module):
     def scaled_weight(self, gain: float, dtype: torch.dtype, layout: torch.memory_format) -> Tensor:
         """``W scale gain`` in ``dtype`` and ``layout``; made once per gain, dtype and layout
         outside training (a 512x512x3x3 weight costs 3 ms to scale, cast and lay out, each call)."""
-        if not frozen(self.weight):
-            return self.weight * (self.scale * gain)
-        key = (gain, dtype, layout)
-        return self._derived.get(self.weight, key, lambda: (self.weight * (self.scale * gain)).to(dtype, memory_format=layout))
+        return self._derived.get(self.weight, (gain, dtype, layout), lambda: (self.weight * (self.scale * gain)).to(dtype, memory_format=layout))
 
     def forward(self, x: Tensor, bias: Tensor | None = None, gain: float = 1.0) -> Tensor:
         weight = self.scaled_weight(gain, compute_dtype(x.device, self.weight.dtype), layout_of(x))
@@ -276,14 +275,14 @@ class ModulatedConv2d(nn.Module):
         of training it is computed once and kept until the weight changes."""
         def make() -> Tensor:
             return self.weight[0].square().sum(dim=(2, 3))
-        return self._derived.get(self.weight, ("energy",), make) if frozen(self.weight) else make()
+        return self._derived.get(self.weight, ("energy",), make)
 
     def _scaled_weight(self, dtype: torch.dtype, layout: torch.memory_format) -> Tensor:
         """``scale W`` in ``dtype``, the convolution's shape and ``layout``, kept outside training."""
         def make() -> Tensor:
             w = self.weight[0] * self.scale
             return (w.transpose(0, 1) if self.upsample else w).to(dtype, memory_format=layout)
-        return self._derived.get(self.weight, (dtype, layout), make) if frozen(self.weight) else make()
+        return self._derived.get(self.weight, (dtype, layout), make)
 
     def _conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """``weight`` is (Cout, Cin, k, k), or (Cin, Cout, k, k) when upsampling."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dpe_cli.model.layers import DerivedCache, EqualLinear, at_least_float32, frozen
+from dpe_cli.model.layers import DerivedCache, EqualLinear, at_least_float32
 
 
 class LinearStack(nn.Module):
@@ -37,7 +37,7 @@ class DirectionBasis(nn.Module):
     def basis(self) -> Tensor:
         def make() -> Tensor:
             return torch.linalg.qr(self.weight + 1e-8, mode="reduced")[0]
-        return self._derived.get(self.weight, ("basis",), make) if frozen(self.weight) else make()
+        return self._derived.get(self.weight, ("basis",), make)
 
     def forward(self, alpha: Tensor) -> Tensor:
         with torch.autocast(alpha.device.type, enabled=False):  # float32 at least, as EqualLinear
