@@ -21,10 +21,19 @@ BETA = 20.0
 DERIVATIVE_CUTOFF = 1.0
 
 
-def _alpha(cutoff: float | np.ndarray, dt: float) -> float | np.ndarray:
-    """Smoothing factor of an exponential filter with this cutoff frequency."""
-    tau = 1.0 / (2.0 * math.pi * cutoff)
-    return 1.0 / (1.0 + tau / dt)
+def _alpha(cutoff: float, dt: float) -> float:
+    """Smoothing factor of an exponential filter with this cutoff frequency: 1 / (1 + tau / dt)
+    with tau = 1 / (2 pi cutoff), written as c / (c + 1) with c = 2 pi cutoff dt."""
+    c = 2.0 * math.pi * cutoff * dt
+    return c / (c + 1.0)
+
+
+def _alphas(cutoff: np.ndarray, dt: float) -> np.ndarray:
+    """:func:`_alpha` of every element, computed in ``cutoff``'s own array."""
+    cutoff *= 2.0 * math.pi * dt
+    denominator = cutoff + 1.0
+    cutoff /= denominator
+    return cutoff
 
 
 class OneEuroFilter:
@@ -51,13 +60,23 @@ class OneEuroFilter:
         self._value = self._speed = None
 
     def __call__(self, value: np.ndarray) -> np.ndarray:
-        value = np.asarray(value, dtype=np.float64)
-        if self._value is None or self._value.shape != value.shape:
+        """The filtered sample. A float32 stream (a flow field of a frame) is filtered in
+        float32, in place where it can be: its arrays are large and it needs no more digits."""
+        value = np.asarray(value)
+        if value.dtype != np.float32:
+            value = value.astype(np.float64)
+        if self._value is None or self._value.shape != value.shape or self._value.dtype != value.dtype:
             self._value, self._speed = value.copy(), np.zeros_like(value)
             return value.copy()
         assert self._speed is not None
-        speed = (value - self._value) / self.dt
-        self._speed += _alpha(self.derivative_cutoff, self.dt) * (speed - self._speed)
-        cutoff = self.min_cutoff + self.beta * np.abs(self._speed)
-        self._value = self._value + _alpha(cutoff, self.dt) * (value - self._value)
+        step = value - self._value  # the change since the last sample, then the value's update
+        speed = step / self.dt
+        speed -= self._speed
+        speed *= _alpha(self.derivative_cutoff, self.dt)
+        self._speed += speed
+        cutoff = np.abs(self._speed)
+        cutoff *= self.beta
+        cutoff += self.min_cutoff
+        step *= _alphas(cutoff, self.dt)
+        self._value += step
         return self._value.copy()
