@@ -27,6 +27,8 @@ the shipped model; the README has the table).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
@@ -100,20 +102,21 @@ def _stretch(weight: np.ndarray, size: int) -> np.ndarray:
 
 
 def _seen_small(image: np.ndarray, side: int, size: int, rows: tuple[int, int], cols: tuple[int, int],
-                origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+                origin: tuple[int, int] = (0, 0), zero_outside: bool = False) -> np.ndarray:
     """Rows ``rows`` and columns ``cols`` (half-open) of a side x side box image as the edit's
     size sees it: resampled linearly to the whole multiple of ``size`` nearest ``side``, then
     area-averaged by that whole factor. Area averaging by a fractional factor costs twice as
     much, the two agree within 0.03 dB on the benchmark, and this can be computed for any
     rectangle of the output exactly as for the whole. ``image`` may be a part of the box whose
-    top-left pixel is ``origin`` (y, x), with zeros around it (a difference that is 0 elsewhere)."""
+    top-left pixel is ``origin`` (y, x): either one that reaches past what these pixels read, or,
+    with ``zero_outside``, a difference that is 0 elsewhere."""
     factor = max(1, round(side / size))
     scale = side / (factor * size)
     (r0, r1), (c0, c1) = rows, cols
     # Pixel (u, v) of the multiple-size image samples the box at ((u + 0.5) * scale - 0.5, ...).
     to_image = np.float32([[scale, 0, (factor * c0 + 0.5) * scale - 0.5 - origin[1]],
                            [0, scale, (factor * r0 + 0.5) * scale - 0.5 - origin[0]]])
-    border = cv2.BORDER_CONSTANT if image.shape[0] != side or origin != (0, 0) else cv2.BORDER_REPLICATE
+    border = cv2.BORDER_CONSTANT if zero_outside else cv2.BORDER_REPLICATE
     larger = cv2.warpAffine(image, to_image, (factor * (c1 - c0), factor * (r1 - r0)),
                             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border)
     return larger if factor == 1 else cv2.resize(larger, (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
@@ -172,6 +175,15 @@ class _Rect:
                               borderMode=cv2.BORDER_REPLICATE)
 
 
+def _add_overlap(target: np.ndarray, target_at: tuple[int, int, int, int], addend: np.ndarray, addend_at: tuple[int, int, int, int]) -> None:
+    """Adds ``addend`` to ``target`` where they overlap, each placed at its (y0, y1, x0, x1)."""
+    y0, y1 = max(target_at[0], addend_at[0]), min(target_at[1], addend_at[1])
+    x0, x1 = max(target_at[2], addend_at[2]), min(target_at[3], addend_at[3])
+    if y0 < y1 and x0 < x1:
+        target[y0 - target_at[0] : y1 - target_at[0], x0 - target_at[2] : x1 - target_at[2]] += \
+            addend[y0 - addend_at[0] : y1 - addend_at[0], x0 - addend_at[2] : x1 - addend_at[2]]
+
+
 def _moving_part(field: np.ndarray, side: int) -> tuple[int, int, int, int] | None:
     """The rectangle (y0, y1, x0, x1, in the box's pixels) outside which ``field`` (over the
     whole crop, at its own resolution) moves no box pixel by MOVE_EPS of a pixel or more, or
@@ -185,6 +197,16 @@ def _moving_part(field: np.ndarray, side: int) -> tuple[int, int, int, int] | No
     y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, field.shape[0])
     x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, field.shape[1])
     return (int(np.floor(y0 * scale)), int(np.ceil(y1 * scale)), int(np.floor(x0 * scale)), int(np.ceil(x1 * scale)))
+
+
+class _Move(NamedTuple):
+    """The frame's detail moved with the edit: within ``rect`` (of the box; None where the
+    trusted flow moves nothing), the moved box minus the box (``difference``), and how that
+    changes the box seen at the edit's size (``shift``)."""
+
+    rect: _Rect | None
+    difference: np.ndarray | None
+    shift: np.ndarray
 
 
 class _DetailMover:
@@ -222,9 +244,9 @@ class _DetailMover:
         self._kept = (box, near, resize_square(near, size))
         return near, self._kept[2]
 
-    def __call__(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """``box`` (float32, side S) with its detail moved along with the edit, and how that
-        moves the reference (to add to it), or None where nothing moves."""
+    def __call__(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> _Move | None:
+        """How ``box`` (float32, side S) changes when its detail moves along with the edit, or
+        None where nothing moves."""
         side, size = box.shape[0], edited.shape[0]
         delta = edited.astype(np.float32) - reference
         change = _largest_channel(delta)
@@ -252,28 +274,27 @@ class _DetailMover:
         grid = self._grid(flow_rect, work)
         trial = near.copy()
         # Linear suffices here: the trial is only seen at the edit's size.
-        self._warp(near, field, flow_rect, grid, trial, cv2.INTER_LINEAR)
+        flow_rect.of_large(trial)[:] = self._warp(near, field, flow_rect, grid, cv2.INTER_LINEAR)
         gain = change - _largest_channel(delta - (resize_square(trial, size) - near_small))
         inside *= _channels(_stretch(_ramp(gain, 0.0, MOVE_TRUST), work)[y0:y1, x0:x1], 2)
         if self._steady is not None:
             field = self._steady(field / work)
             field *= work
-        warped = box.copy()
         shift = np.zeros_like(near_small)
         moves = rect.within(_moving_part(field, side))
         if moves is None:
-            return warped, shift
-        self._warp(box, field, moves, self._grid(moves, side), warped, cv2.INTER_CUBIC)
+            return _Move(None, None, shift)
+        difference = self._warp(box, field, moves, self._grid(moves, side), cv2.INTER_CUBIC)
+        difference -= moves.of_large(box)
         # The move seen at the edit's size: the view of the moved part's difference (0 elsewhere).
         y0, y1, x0, x1 = moves.large
         rows, cols = _small_span(y0, y1, side, size, 1), _small_span(x0, x1, side, size, 1)
-        difference = moves.of_large(warped) - moves.of_large(box)
-        shift[rows[0] : rows[1], cols[0] : cols[1]] = _seen_small(difference, side, size, rows, cols, (y0, x0))
-        return warped, shift
+        shift[rows[0] : rows[1], cols[0] : cols[1]] = _seen_small(difference, side, size, rows, cols, (y0, x0), zero_outside=True)
+        return _Move(moves, difference, shift)
 
     @staticmethod
-    def _warp(box: np.ndarray, field: np.ndarray, rect: _Rect, grid: np.ndarray, out: np.ndarray, interpolation: int) -> None:
-        """``out``'s large rectangle (whose pixel coordinates ``grid`` holds): ``box`` sampled
+    def _warp(box: np.ndarray, field: np.ndarray, rect: _Rect, grid: np.ndarray, interpolation: int) -> np.ndarray:
+        """The rectangle's large part (whose pixel coordinates ``grid`` holds) of ``box`` sampled
         where ``field`` (a displacement in its own pixels, over the whole crop) points."""
         if box.shape[0] == field.shape[0]:
             where = rect.of_large(field) + grid  # the field's own pixels: nothing to enlarge
@@ -281,7 +302,7 @@ class _DetailMover:
             where = rect.enlarged(field, cv2.INTER_LINEAR)
             where *= box.shape[0] / field.shape[0]
             where += grid
-        rect.of_large(out)[:] = cv2.remap(box, where, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(box, where, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Paster(Closing):
@@ -329,7 +350,7 @@ class Paster(Closing):
         self.still = still
         self._still_mask: np.ndarray | None = None
         self._still_box: np.ndarray | None = None
-        self._still_alpha: tuple[tuple[np.ndarray, np.ndarray], tuple[slice, slice]] | None = None
+        self._still_alpha: tuple[np.ndarray, tuple[slice, slice]] | None = None
 
     def move_to(self, box: CropBox) -> None:
         """Follow a moving box (of the same side: the masks are drawn at that size); the
@@ -391,7 +412,7 @@ class Paster(Closing):
             return out  # nothing of the box is visible, or the edit changes nothing
         size = self.box.size
         visible = np.s_[y - self.box.y : y - self.box.y + h, x - self.box.x : x - self.box.x + w]
-        (alpha, keep), (rows, cols) = self._alpha(frame, visible)
+        alpha, (rows, cols) = self._alpha(frame, visible)
         if alpha.size == 0:
             return out  # the mask is 0 over the visible part
         # From here on only the mask's nonzero rectangle of the visible part: the rest is the frame.
@@ -399,35 +420,34 @@ class Paster(Closing):
                        visible[1].start + cols.start : visible[1].start + cols.stop]
         target = np.s_[y + rows.start : y + rows.stop, x + cols.start : x + cols.stop]
         if self.method == "replace":
-            src = frame[target].astype(np.float32)
-            result = resize_square(edited, size)[inside].astype(np.float32)
+            change = resize_square(edited, size)[inside].astype(np.float32)
+            change -= frame[target]
         else:
-            whole = self._box_of(frame)
-            src = whole[inside]
-            result = self._changed(whole, edited, reference)[inside]
-        # alpha * result + (1 - alpha) * src; where alpha is 0 that is src, which rounds to itself.
-        blend = cv2.blendLinear(result, src, alpha, keep)
-        blend = cv2.threshold(blend, 0, 0, cv2.THRESH_TOZERO)[1]  # negatives to 0
+            change = self._change(self._box_of(frame), edited, reference)[inside]
+        # The frame plus alpha times the change; where alpha is 0 that is the frame, bit for bit.
+        blend = cv2.multiply(change, alpha)
+        blend = cv2.add(blend, frame[target], dtype=cv2.CV_32F)
+        cv2.threshold(blend, 0, 0, cv2.THRESH_TOZERO, dst=blend)  # negatives to 0
         out[target] = cv2.convertScaleAbs(blend)  # rounded to the nearest whole number, at most 255
         return out
 
-    def _alpha(self, frame: np.ndarray, visible: tuple[slice, slice]) -> tuple[tuple[np.ndarray, np.ndarray], tuple[slice, slice]]:
-        """The mask and one minus it over the rectangle of the visible part where the mask is
-        nonzero, and that rectangle within the visible part; a still's are made once."""
+    def _alpha(self, frame: np.ndarray, visible: tuple[slice, slice]) -> tuple[np.ndarray, tuple[slice, slice]]:
+        """The mask over the rectangle of the visible part where it is nonzero, one copy per
+        colour channel, and that rectangle within the visible part; a still's are made once."""
         if self._still_alpha is not None:
             return self._still_alpha
         mask = self.mask(frame)[visible]
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         inner = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size else (slice(0, 0), slice(0, 0))
-        part = np.ascontiguousarray(mask[inner])
-        alpha = (part, 1.0 - part), inner
+        part = mask[inner]
+        alpha = (_channels(part, 3) if part.size else np.zeros((0, 0, 3), np.float32)), inner
         if self.still:
             self._still_alpha = alpha
         return alpha
 
     def _box_of(self, frame: np.ndarray) -> np.ndarray:
         """The frame's box as float32 (edge pixels repeated outside the frame); a still's is cut
-        once (callers get it read-only: the change is computed into new arrays)."""
+        once (callers get it read-only: the change is computed into a new array)."""
         if self._still_box is not None:
             return self._still_box
         whole = crop(frame, self.box, self.box.size).astype(np.float32)
@@ -436,46 +456,49 @@ class Paster(Closing):
             self._still_box = whole
         return whole
 
-    def _changed(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        """The box (float32, full resolution) with the edit's change applied to its own pixels."""
+    def _change(self, box: np.ndarray, edited: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """What the edit adds to the box (float32, full resolution), applied to its own pixels."""
         side, size = box.shape[0], edited.shape[0]
         edited_f = edited.astype(np.float32)
         reference_f = reference.astype(np.float32)
-        moved = self._mover(box, edited, reference_f) if self._mover is not None else None
-        if moved is not None:
+        move = self._mover(box, edited, reference_f) if self._mover is not None else None
+        if move is not None:
             # Measure the change against the moved frame, seen at the model's size through the
             # reference (so the model's own errors still cancel).
-            box, shift = moved
-            reference_f += shift
+            reference_f += move.shift
         delta = edited_f - reference_f
+        change = resize_square(delta, side)
+        if move is not None and move.rect is not None:
+            move.rect.of_large(change)[:] += move.difference
         weight = change_weight(delta)
         if not weight.any():
-            return np.add(box, resize_square(delta, side))
-        # Where the change is large, drop the frame's detail (frame minus the upsampled
-        # reference): the result there is the upsampled edit itself, without a ghost.
+            return change
+        # Where the change is large, drop the (moved) frame's detail, the frame minus the
+        # upsampled reference: the result there is the upsampled edit itself, without a ghost.
         rect = _Rect(weight, side)
         fade = _channels(rect.enlarged(weight, cv2.INTER_LINEAR), 3)
         detail = rect.of_large(box) - rect.enlarged(reference_f)
+        if move is not None and move.rect is not None:
+            _add_overlap(detail, rect.large, move.difference, move.rect.large)
         detail *= fade
-        if moved is not None:
-            box += resize_square(delta, side)  # the moved box is this call's own copy
-            result = box
-        else:
-            result = np.add(box, resize_square(delta, side))
-        rect.of_large(result)[:] -= detail
-        part = rect.of_large(result)
-        if moved is not None:
+        part = rect.of_large(change)
+        part -= detail
+        if move is not None:
             # Sharpen there: steps that make the result agree with the edit at the model's size.
+            # The residual is needed where the enlarging reads it: the small rectangle and the
+            # bicubic kernel's reach around it; the view reads the box a few pixels around those.
+            y0, y1, x0, x1 = rect.small
+            rows, cols = (max(0, y0 - 3), min(size, y1 + 3)), (max(0, x0 - 3), min(size, x1 + 3))
+            reach = np.s_[max(0, rows[0] * side // size - 2) : min(side, -(-rows[1] * side // size) + 2),
+                          max(0, cols[0] * side // size - 2) : min(side, -(-cols[1] * side // size) + 2)]
+            origin = (reach[0].start, reach[1].start)
             for _ in range(SHARPEN_STEPS):
-                # The residual is needed where the enlarging reads it: the small rectangle and
-                # the bicubic kernel's reach around it.
-                y0, y1, x0, x1 = rect.small
-                rows, cols = (max(0, y0 - 3), min(size, y1 + 3)), (max(0, x0 - 3), min(size, x1 + 3))
+                result = box[reach] + change[reach]
                 residual = np.zeros_like(edited_f)
                 residual[rows[0] : rows[1], cols[0] : cols[1]] = (
-                    edited_f[rows[0] : rows[1], cols[0] : cols[1]] - _seen_small(result, side, size, rows, cols))
+                    edited_f[rows[0] : rows[1], cols[0] : cols[1]] - _seen_small(result, side, size, rows, cols, origin))
                 part += fade * rect.enlarged(residual)
-        return result
+        return change
 
     def close(self) -> None:
         if self._mesh is not None:
