@@ -24,6 +24,7 @@ import json
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -33,6 +34,7 @@ import torch
 from dpe_cli import DPE, DPEConfig
 from dpe_cli.edit import Engine, run_edit
 from dpe_cli.edit.commands import build_request
+from dpe_cli.edit.stream import Sink
 from dpe_cli.eval.metrics import ssim_map
 from dpe_cli.face import CropBox, Paster, box_in_frame
 from dpe_cli.face.crop import crop, resize_square
@@ -155,17 +157,20 @@ def _median_ms(calls: dict, repeats: int) -> dict:
 def timing(case: dict, box: CropBox, repeats: int) -> dict:
     """Per frame of a talking photo: the official-size model's work (the driver's motion and one
     render) against each paste into the 1080x1350 photo of a 256-px edit (the oracle's: an
-    untrained model's picture is noise, which no real edit is)."""
+    untrained model's picture is noise, which no real edit is), all timed interleaved; then what
+    the paste adds when it runs as the pipeline runs it, in its own thread beside the model."""
     photo = case["photo"]
     identity, pose, expression = case["driver"]
     torch.manual_seed(0)
     official = Engine(DPE(DPEConfig()).eval(), torch.device("cpu"), "fp32", Path("random"))
-    encoding = official.encode([crop(photo, box, official.size)])
+    official_bf16 = Engine(official.model, torch.device("cpu"), "bf16", Path("random"))
+    portrait = crop(photo, box, official.size)
+    encodings = {"": official.encode([portrait]), ", bf16": official_bf16.encode([portrait])}
     driver = render_crop(identity, pose, expression, official.size)
     edited, reference = crop(case["truth"], box, official.size), crop(photo, box, official.size)
 
-    def model_frame() -> None:
-        official.render(encoding, official.motion([driver]), "expression")
+    def model_frame(engine: Engine, encoding: object) -> Callable[[], None]:
+        return lambda: engine.render(encoding, engine.motion([driver]), "expression")
 
     with Paster(box, *PHOTO, method="change", still=True) as change, Paster(box, *PHOTO, method="change-fast", still=True) as fast, \
             Paster(box, *PHOTO, method="replace", still=True) as replace:
@@ -174,18 +179,39 @@ def timing(case: dict, box: CropBox, repeats: int) -> dict:
             "paste: change-fast (ms)": lambda: fast.paste(photo, edited, reference),
             "paste: replace (ms)": lambda: replace.paste(photo, edited),
         }, repeats)
-    official_bf16 = Engine(official.model, torch.device("cpu"), "bf16", Path("random"))
-    encoding_bf16 = official_bf16.encode([crop(photo, box, official.size)])
-
-    def model_frame_bf16() -> None:
-        official_bf16.render(encoding_bf16, official_bf16.motion([driver]), "expression")
-
-    result.update(_median_ms({"model: official size 256 px, expression frame (ms)": model_frame,
-                              "model: official size 256 px, expression frame, bf16 (ms)": model_frame_bf16}, max(3, repeats // 3)))
-    for precision, key in (("", "model: official size 256 px, expression frame (ms)"), (", bf16", "model: official size 256 px, expression frame, bf16 (ms)")):
-        for method in ("change", "change-fast", "replace"):
-            result[f"paste {method} / model{precision}"] = result[f"paste: {method} (ms)"] / result[key]
+        # Right after a model frame the paste runs slower: torch's worker threads still spin.
+        result.update(_median_ms({
+            "paste: change, between model frames (ms)": lambda: change.paste(photo, edited, reference),
+            "model: official size 256 px, expression frame (ms)": model_frame(official, encodings[""]),
+            "model: official size 256 px, expression frame, bf16 (ms)": model_frame(official_bf16, encodings[", bf16"]),
+        }, repeats))
+        for precision, key in (("", "model: official size 256 px, expression frame (ms)"), (", bf16", "model: official size 256 px, expression frame, bf16 (ms)")):
+            for method in ("change", "change-fast", "replace", "change, between model frames"):
+                result[f"paste {method} / model{precision}"] = result[f"paste: {method} (ms)"] / result[key]
+        for precision, engine in (("", official), (", bf16", official_bf16)):
+            alone, beside = overlapped(model_frame(engine, encodings[precision]), lambda: change.paste(photo, edited, reference), repeats)
+            result[f"overlapped{precision}: model alone (ms per frame)"] = alone
+            result[f"overlapped{precision}: model with the change paste beside it (ms per frame)"] = beside
+            result[f"overlapped{precision}: change paste adds"] = beside / alone - 1
     return result
+
+
+def overlapped(model_frame: Callable[[], None], paste_frame: Callable[[], None], frames: int, rounds: int = 5) -> tuple[float, float]:
+    """Wall time per frame of ``frames`` model frames alone and with each frame's paste handed to
+    a thread as the pipeline does (``Sink``, two frames deep), medians of interleaved rounds."""
+    alone, beside = [], []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        for _ in range(frames):
+            model_frame()
+        alone.append(1000 * (time.perf_counter() - began) / frames)
+        began = time.perf_counter()
+        with Sink(lambda _: paste_frame(), depth=2, name="paste") as sink:
+            for i in range(frames):
+                model_frame()
+                sink.put(i)
+        beside.append(1000 * (time.perf_counter() - began) / frames)
+    return float(np.median(alone)), float(np.median(beside))
 
 
 def pipeline(case: dict, weights: Path, folder: Path, frames: int) -> dict:

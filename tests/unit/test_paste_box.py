@@ -62,3 +62,39 @@ def test_change_paste_moves_the_frames_detail_along_with_the_edit():
     # face benchmarks do not tell apart)
     assert results["change"] > results["change-fast"] + 2.0, results
     assert results["change-fast"] > results["replace"], results
+
+
+def test_a_still_pastes_the_same_edit_the_same_way_every_frame():
+    """A still's box, views and mask are kept between frames: nothing kept may change, so the
+    same edit pastes identically each time, and as a paster made for one video frame does."""
+    side = 480
+    source, truth = _textured_disk(side, 230), _textured_disk(side, 250)
+    box = CropBox(0, 0, side)
+    edited, reference = crop(truth, box, 64), crop(source, box, 64)
+    with Paster(box, side, side, mask="box", still=True) as still, Paster(box, side, side, mask="box") as video:
+        first = still.paste(source, edited, reference)
+        assert np.array_equal(still.paste(source, edited, reference), first)
+        assert np.array_equal(video.paste(source, edited, reference), first)
+    assert not np.array_equal(first, source)
+
+
+@pytest.mark.parametrize("side,size", [(863, 256), (500, 256), (745, 64), (200, 256)])
+def test_the_edit_size_view_of_any_rectangle_is_that_of_the_whole(side, size):
+    """The paste views only the rectangles it changed at the model's size; each must be exactly
+    what viewing the whole box would give there (a difference that is 0 elsewhere included)."""
+    from dpe_cli.face.paste import _seen_small, _small_span
+
+    rng = np.random.default_rng(side)
+    image = rng.uniform(0, 255, (side, side, 3)).astype(np.float32)
+    whole = _seen_small(image, side, size, (0, size), (0, size))
+    rows, cols = (size // 5, size // 2), (size // 3, size - 2)
+    assert np.array_equal(_seen_small(image, side, size, rows, cols), whole[rows[0] : rows[1], cols[0] : cols[1]])
+    y0, y1, x0, x1 = side // 4, side // 2, side // 3, 2 * side // 3
+    difference = np.zeros_like(image)
+    difference[y0:y1, x0:x1] = rng.normal(0, 5, (y1 - y0, x1 - x0, 3))
+    rows, cols = _small_span(y0, y1, side, size, 1), _small_span(x0, x1, side, size, 1)
+    part = _seen_small(difference[y0:y1, x0:x1].copy(), side, size, rows, cols, (y0, x0), zero_outside=True)
+    seen = _seen_small(difference, side, size, (0, size), (0, size))
+    assert np.array_equal(part, seen[rows[0] : rows[1], cols[0] : cols[1]])
+    seen[rows[0] : rows[1], cols[0] : cols[1]] = 0
+    assert not seen.any()  # nothing of the difference reaches outside the span

@@ -21,3 +21,14 @@ def test_one_euro_filter_smooths_jitter_and_follows_motion():
     assert np.array_equal(OneEuroFilter(25.0)(np.ones(3)), np.ones(3))  # the first sample passes
     with pytest.raises(ValueError):
         OneEuroFilter(0.0)
+
+
+def test_a_float32_stream_is_filtered_in_float32_like_float64():
+    """Flow fields are filtered as float32 (large arrays); the result is the float64 filter's."""
+    rng = np.random.default_rng(1)
+    samples = rng.normal(0, 0.01, (12, 32, 32, 2))
+    single, double = OneEuroFilter(25.0), OneEuroFilter(25.0)
+    for sample in samples:
+        fast, exact = single(sample.astype(np.float32)), double(sample)
+        assert fast.dtype == np.float32 and exact.dtype == np.float64
+        assert np.abs(fast - exact).max() < 1e-6
