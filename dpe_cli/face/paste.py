@@ -58,8 +58,9 @@ MOVE_HIGH = 8.0
 MOVE_TRUST = 10.0
 FLOW_SCALE = 3
 FLOW_MAX = 384
-# Variational refinement steps of the flow at each scale (the preset has 5: the same fidelity
-# on both benchmarks with 2, for a quarter less time).
+# Variational refinement steps of the flow at each scale: the preset's 5 cost a quarter more
+# time for under 0.06 dB over the face box on both benchmarks (0.35 dB where a 64-px edit
+# keeps the face, at 48 dB).
 FLOW_REFINE = 2
 # A box pixel that the flow moves by less than this (in pixels) is copied, not resampled.
 MOVE_EPS = 1e-3
@@ -158,8 +159,7 @@ class _Rect:
         y0, y1, x0, x1 = max(y0, bounds[0]), min(y1, bounds[1]), max(x0, bounds[2]), min(x1, bounds[3])
         if y0 >= y1 or x0 >= x1:
             return None
-        rect = _Rect.part(self._side, (y0, y1, x0, x1))
-        return rect
+        return _Rect.part(self._side, (y0, y1, x0, x1))
 
     def of_large(self, image: np.ndarray) -> np.ndarray:
         y0, y1, x0, x1 = self.large
