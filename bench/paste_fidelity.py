@@ -192,7 +192,7 @@ def flicker(case: dict, box: CropBox, engine: Engine, frames: int, noise: float)
     return result
 
 
-def _median_ms(calls: dict, repeats: int) -> dict:
+def median_ms(calls: dict, repeats: int) -> dict:
     """Median time of each call in ms, the calls interleaved so that load changes hit all alike."""
     for call in calls.values():
         call()  # warm-up
@@ -226,7 +226,7 @@ def timing(case: dict, box: CropBox, engine: Engine, repeats: int) -> dict:
 
     with Paster(box, *FRAME, method="change") as paster, Paster(box, *FRAME, method="change-fast") as fast, \
             Paster(box, *FRAME, method="replace") as replace:
-        result = _median_ms({
+        result = median_ms({
             "paste: change (ms)": lambda: paster.paste(source, edited, reconstruction),
             "paste: change-fast (ms)": lambda: fast.paste(source, edited, reconstruction),
             "paste: change, 256-px edit (ms)": lambda: paster.paste(source, oracle, reference),

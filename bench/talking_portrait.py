@@ -41,6 +41,7 @@ from dpe_cli.face.crop import crop, resize_square
 from dpe_cli.synth import Identity, Pose, Scene, render, render_crop, write_clip
 from dpe_cli.synth.motion import random_expression
 from dpe_cli.video import probe
+from paste_fidelity import median_ms, region  # a sibling script: the same timing and face box
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = (1080, 1350)  # width, height: a 4:5 portrait, as phones and social media crop them
@@ -68,11 +69,6 @@ def find_box(photo: np.ndarray, folder: Path) -> CropBox:
     path = folder / "photo.png"
     cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     return framing(probe(path)).box
-
-
-def region(image: np.ndarray, box: CropBox) -> np.ndarray:
-    x, y, w, h = box_in_frame(box, image.shape[1], image.shape[0])
-    return image[y : y + h, x : x + w]
 
 
 def scores(out: np.ndarray, truth: np.ndarray, box: CropBox) -> dict:
@@ -141,19 +137,6 @@ def fidelity(cases: list[dict], boxes: list[CropBox], engine: Engine, sizes: lis
     return table, pictures, outside
 
 
-def _median_ms(calls: dict, repeats: int) -> dict:
-    """Median time of each call in ms, the calls interleaved so that load changes hit all alike."""
-    for call in calls.values():
-        call()  # warm-up (and a still paster's mask, found once)
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            began = time.perf_counter()
-            call()
-            times[name].append(1000 * (time.perf_counter() - began))
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
 def timing(case: dict, box: CropBox, repeats: int) -> dict:
     """Per frame of a talking photo: the official-size model's work (the driver's motion and one
     render) against each paste into the 1080x1350 photo of a 256-px edit (the oracle's: an
@@ -174,13 +157,13 @@ def timing(case: dict, box: CropBox, repeats: int) -> dict:
 
     with Paster(box, *PHOTO, method="change", still=True) as change, Paster(box, *PHOTO, method="change-fast", still=True) as fast, \
             Paster(box, *PHOTO, method="replace", still=True) as replace:
-        result = _median_ms({
+        result = median_ms({
             "paste: change (ms)": lambda: change.paste(photo, edited, reference),
             "paste: change-fast (ms)": lambda: fast.paste(photo, edited, reference),
             "paste: replace (ms)": lambda: replace.paste(photo, edited),
         }, repeats)
         # Right after a model frame the paste runs slower: torch's worker threads still spin.
-        result.update(_median_ms({
+        result.update(median_ms({
             "paste: change, between model frames (ms)": lambda: change.paste(photo, edited, reference),
             "model: official size 256 px, expression frame (ms)": model_frame(official, encodings[""]),
             "model: official size 256 px, expression frame, bf16 (ms)": model_frame(official_bf16, encodings[", bf16"]),
