@@ -73,9 +73,12 @@ CHANGE_REACH = 0.02
 
 def _ramp(magnitude: np.ndarray, low: float, high: float) -> np.ndarray:
     """0 below ``low``, 1 above ``high``, linear between: a per-pixel weight from a change
-    (smoothed first by a Gaussian of CHANGE_SIGMA times the crop side)."""
+    (smoothed first by a Gaussian of CHANGE_SIGMA times the crop side, cut at three sigmas:
+    OpenCV's default four cost 40 % more for a hundredth of a grey level)."""
     sigma = CHANGE_SIGMA * magnitude.shape[0]
-    magnitude = cv2.GaussianBlur(magnitude, (0, 0), sigma) if sigma >= 0.3 else magnitude
+    if sigma >= 0.3:
+        reach = 2 * int(np.ceil(3 * sigma)) + 1
+        magnitude = cv2.GaussianBlur(magnitude, (reach, reach), sigma)
     return np.clip((magnitude - low) / (high - low), 0.0, 1.0)
 
 
