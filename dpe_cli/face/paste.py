@@ -178,15 +178,6 @@ class _Rect:
                               borderMode=cv2.BORDER_REPLICATE)
 
 
-def _add_overlap(target: np.ndarray, target_at: tuple[int, int, int, int], addend: np.ndarray, addend_at: tuple[int, int, int, int]) -> None:
-    """Adds ``addend`` to ``target`` where they overlap, each placed at its (y0, y1, x0, x1)."""
-    y0, y1 = max(target_at[0], addend_at[0]), min(target_at[1], addend_at[1])
-    x0, x1 = max(target_at[2], addend_at[2]), min(target_at[3], addend_at[3])
-    if y0 < y1 and x0 < x1:
-        target[y0 - target_at[0] : y1 - target_at[0], x0 - target_at[2] : x1 - target_at[2]] += \
-            addend[y0 - addend_at[0] : y1 - addend_at[0], x0 - addend_at[2] : x1 - addend_at[2]]
-
-
 def _moving_part(field: np.ndarray, side: int) -> tuple[int, int, int, int] | None:
     """The rectangle (y0, y1, x0, x1, in the box's pixels) outside which ``field`` (over the
     whole crop, at its own resolution) moves no box pixel by MOVE_EPS of a pixel or more, or
@@ -210,6 +201,16 @@ class _Move(NamedTuple):
     rect: _Rect | None
     difference: np.ndarray | None
     shift: np.ndarray
+
+    def add_to(self, target: np.ndarray, at: tuple[int, int, int, int]) -> None:
+        """Adds the difference to ``target``, a part of the box at (y0, y1, x0, x1), where they overlap."""
+        if self.rect is None:
+            return
+        moved = self.rect.large
+        y0, y1, x0, x1 = max(at[0], moved[0]), min(at[1], moved[1]), max(at[2], moved[2]), min(at[3], moved[3])
+        if y0 < y1 and x0 < x1:
+            target[y0 - at[0] : y1 - at[0], x0 - at[2] : x1 - at[2]] += \
+                self.difference[y0 - moved[0] : y1 - moved[0], x0 - moved[2] : x1 - moved[2]]
 
 
 class _DetailMover:
@@ -471,8 +472,8 @@ class Paster(Closing):
             reference_f += move.shift
         delta = edited_f - reference_f
         change = resize_square(delta, side)
-        if move is not None and move.rect is not None:
-            move.rect.of_large(change)[:] += move.difference
+        if move is not None:
+            move.add_to(change, (0, side, 0, side))
         weight = change_weight(delta)
         if not weight.any():
             return change
@@ -481,8 +482,8 @@ class Paster(Closing):
         rect = _Rect(weight, side)
         fade = _channels(rect.enlarged(weight, cv2.INTER_LINEAR), 3)
         detail = rect.of_large(box) - rect.enlarged(reference_f)
-        if move is not None and move.rect is not None:
-            _add_overlap(detail, rect.large, move.difference, move.rect.large)
+        if move is not None:
+            move.add_to(detail, rect.large)
         detail *= fade
         part = rect.of_large(change)
         part -= detail
