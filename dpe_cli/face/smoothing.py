@@ -59,9 +59,13 @@ class OneEuroFilter:
     def reset(self) -> None:
         self._value = self._speed = None
 
-    def __call__(self, value: np.ndarray) -> np.ndarray:
+    def __call__(self, value: np.ndarray, where: tuple[slice, ...] | None = None) -> np.ndarray:
         """The filtered sample. A float32 stream (a flow field of a frame) is filtered in
-        float32, in place where it can be: its arrays are large and it needs no more digits."""
+        float32, in place where it can be: its arrays are large and it needs no more digits.
+
+        ``where`` (slices), if given, promises that this sample and every one since the reset
+        are 0 outside it: only that part is filtered, as the rest stays 0.
+        """
         value = np.asarray(value)
         if value.dtype != np.float32:
             value = value.astype(np.float64)
@@ -69,14 +73,16 @@ class OneEuroFilter:
             self._value, self._speed = value.copy(), np.zeros_like(value)
             return value.copy()
         assert self._speed is not None
-        step = value - self._value  # the change since the last sample, then the value's update
+        part = ... if where is None else where
+        kept, kept_speed = self._value[part], self._speed[part]
+        step = value[part] - kept  # the change since the last sample, then the value's update
         speed = step / self.dt
-        speed -= self._speed
+        speed -= kept_speed
         speed *= _alpha(self.derivative_cutoff, self.dt)
-        self._speed += speed
-        cutoff = np.abs(self._speed)
+        kept_speed += speed
+        cutoff = np.abs(kept_speed)
         cutoff *= self.beta
         cutoff += self.min_cutoff
         step *= _alphas(cutoff, self.dt)
-        self._value += step
+        kept += step
         return self._value.copy()
