@@ -115,18 +115,24 @@ def _seen_small(image: np.ndarray, side: int, size: int, rows: tuple[int, int], 
     size sees it: resampled linearly to the whole multiple of ``size`` nearest ``side``, then
     area-averaged by that whole factor. Area averaging by a fractional factor costs twice as
     much, the two agree within 0.03 dB on the benchmark, and this can be computed for any
-    rectangle of the output exactly as for the whole. ``image`` may be a part of the box whose
+    rectangle of the output at the same sampling points as for the whole (warpAffine rounds
+    them to 1/32 of a pixel; most of a whole box is resized whole). ``image`` may be a part of the box whose
     top-left pixel is ``origin`` (y, x): either one that reaches past what these pixels read, or,
     with ``zero_outside``, a difference that is 0 elsewhere."""
     factor = max(1, round(side / size))
     scale = side / (factor * size)
     (r0, r1), (c0, c1) = rows, cols
-    # Pixel (u, v) of the multiple-size image samples the box at ((u + 0.5) * scale - 0.5, ...).
-    to_image = np.float32([[scale, 0, (factor * c0 + 0.5) * scale - 0.5 - origin[1]],
-                           [0, scale, (factor * r0 + 0.5) * scale - 0.5 - origin[0]]])
-    border = cv2.BORDER_CONSTANT if zero_outside else cv2.BORDER_REPLICATE
-    larger = cv2.warpAffine(image, to_image, (factor * (c1 - c0), factor * (r1 - r0)),
-                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border)
+    if image.shape[:2] == (side, side) and (r1 - r0) * (c1 - c0) * RESIZE_WHOLE > size * size:
+        # Most of a whole box: cut from it resized whole, which samples the same points.
+        larger = cv2.resize(image, (factor * size, factor * size), interpolation=cv2.INTER_LINEAR)
+        larger = larger[factor * r0 : factor * r1, factor * c0 : factor * c1]
+    else:
+        # Pixel (u, v) of the multiple-size image samples the box at ((u + 0.5) * scale - 0.5, ...).
+        to_image = np.float32([[scale, 0, (factor * c0 + 0.5) * scale - 0.5 - origin[1]],
+                               [0, scale, (factor * r0 + 0.5) * scale - 0.5 - origin[0]]])
+        border = cv2.BORDER_CONSTANT if zero_outside else cv2.BORDER_REPLICATE
+        larger = cv2.warpAffine(image, to_image, (factor * (c1 - c0), factor * (r1 - r0)),
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border)
     return larger if factor == 1 else cv2.resize(larger, (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
 
 
