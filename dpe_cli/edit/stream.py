@@ -8,15 +8,14 @@ exception in any stage reaches the caller; closing stops every stage.
 from __future__ import annotations
 
 import itertools
-import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from dpe_cli.closing import Closing
+from dpe_cli.priority import lower_thread
 
 T = TypeVar("T")
 _END = object()
@@ -80,23 +79,10 @@ class Prefetch(Closing, Generic[T]):
         self._thread.join()
 
 
-def lower_priority() -> None:
-    """Gives the calling thread the lowest CPU priority (Linux, where each thread has its own
-    nice value; elsewhere nothing changes). Where the model's threads fill every core, a stage
-    beside them at the same priority slows them by more than its own time (they wait for one
-    another at each layer): on 2 cores a paste beside a bf16 model added 33 % per frame, at the
-    lowest priority 26 %, as much as running it in the model's thread (24 %)."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except OSError:
-            pass
-
-
 class Sink(Closing, Generic[T]):
     """Consumes items with ``handle`` in a background thread; ``put`` blocks when ``depth``
     items are waiting, and re-raises the first error of ``handle``. A ``yielding`` sink's
-    thread runs at the lowest CPU priority (:func:`lower_priority`): what it does waits for
+    thread runs at the lowest CPU priority (:mod:`dpe_cli.priority`): what it does waits for
     idle cores, and when its queue is full the producer waits and frees them."""
 
     def __init__(self, handle: Callable[[T], None], depth: int, name: str, yielding: bool = False) -> None:
@@ -109,7 +95,7 @@ class Sink(Closing, Generic[T]):
 
     def _run(self) -> None:
         if self._yielding:
-            lower_priority()
+            lower_thread()
         while True:
             item = self._queue.get()
             if item is _END:

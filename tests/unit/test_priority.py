@@ -1,12 +1,15 @@
-"""The paste-and-encode stage yields the CPU to the model: its thread runs at the lowest priority."""
+"""The stages beside the model yield the CPU to it: the paste-and-encode thread and the encoder
+process run at the lowest priority."""
 
 import os
 import sys
 import threading
 
+import numpy as np
 import pytest
 
 from dpe_cli.edit.stream import Sink
+from dpe_cli.video import VideoWriter
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value only on Linux")
 
@@ -49,3 +52,12 @@ def test_a_yielding_sink_still_reports_the_handler_error():
     sink.put(1)
     with pytest.raises(ValueError, match="bad frame"):
         sink.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no nice values on this platform")
+def test_the_encoder_process_runs_at_the_lowest_priority(tmp_path):
+    with VideoWriter(tmp_path / "out.mp4", width=64, height=48, fps=25) as writer:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+        assert os.getpriority(os.PRIO_PROCESS, writer._proc.pid) == 19
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    assert (tmp_path / "out.mp4").stat().st_size > 0
