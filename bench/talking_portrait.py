@@ -143,8 +143,8 @@ def timing(case: dict, box: CropBox, engine: Engine, repeats: int) -> dict:
     render) against each paste into the 1080x1350 photo of a 256-px edit (the oracle's: an
     untrained model's picture is noise, which no real edit is), all timed interleaved; then what
     the paste adds when it runs as the pipeline runs it, in its own thread beside the model.
-    Also the change paste of the shipped model's own edit: it changes more of the face than the
-    oracle does (its fade reaches over the whole box), which costs the paste more."""
+    Also the change paste of the shipped model's own edit: the paste's cost follows how much of
+    the face an edit changes, which differs from the oracle's (and from face to face)."""
     photo = case["photo"]
     identity, pose, expression = case["driver"]
     own_encoding = engine.encode([crop(photo, box, engine.size)])
