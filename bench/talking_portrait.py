@@ -188,8 +188,7 @@ def timing(case: dict, box: CropBox, engine: Engine, repeats: int) -> dict:
 
 def overlapped(model_frame: Callable[[], None], paste_frame: Callable[[], None], frames: int, rounds: int = 5) -> tuple[float, float]:
     """Wall time per frame of ``frames`` model frames alone and with each frame's paste handed to
-    a thread as the pipeline does (``Sink``, two frames deep, at the lowest CPU priority),
-    medians of interleaved rounds."""
+    a thread as the pipeline does (``Sink``, two frames deep), medians of interleaved rounds."""
     alone, beside = [], []
     for _ in range(rounds):
         began = time.perf_counter()
@@ -197,7 +196,7 @@ def overlapped(model_frame: Callable[[], None], paste_frame: Callable[[], None],
             model_frame()
         alone.append(1000 * (time.perf_counter() - began) / frames)
         began = time.perf_counter()
-        with Sink(lambda _: paste_frame(), depth=2, name="paste", yielding=True) as sink:
+        with Sink(lambda _: paste_frame(), depth=2, name="paste") as sink:
             for i in range(frames):
                 model_frame()
                 sink.put(i)

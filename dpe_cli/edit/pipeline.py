@@ -78,12 +78,11 @@ class _Encode:
 
 def stream(items: Iterator[FrameItem], inference: Callable[[list[FrameItem]], None], finish: Callable[[FrameItem], None], batch_size: int) -> None:
     """Runs the chain: items decoded ahead in one thread, inferred in batches here, finished
-    (pasted and encoded) in another at the lowest CPU priority, so that it takes the cores the
-    model leaves rather than slowing it; each queue holds at most two batches."""
+    (pasted and encoded) in another; each queue holds at most two batches."""
     depth = 2 * batch_size
     source = Prefetch(items, depth=depth, name="decode")
     try:
-        sink = Sink(finish, depth=depth, name="paste-encode", yielding=True)
+        sink = Sink(finish, depth=depth, name="paste-encode")
         try:
             for batch in batched(source, batch_size):
                 inference(batch)

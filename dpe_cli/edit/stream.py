@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from dpe_cli.closing import Closing
-from dpe_cli.priority import lower_thread
 
 T = TypeVar("T")
 _END = object()
@@ -81,21 +80,16 @@ class Prefetch(Closing, Generic[T]):
 
 class Sink(Closing, Generic[T]):
     """Consumes items with ``handle`` in a background thread; ``put`` blocks when ``depth``
-    items are waiting, and re-raises the first error of ``handle``. A ``yielding`` sink's
-    thread runs at the lowest CPU priority (:mod:`dpe_cli.priority`): what it does waits for
-    idle cores, and when its queue is full the producer waits and frees them."""
+    items are waiting, and re-raises the first error of ``handle``."""
 
-    def __init__(self, handle: Callable[[T], None], depth: int, name: str, yielding: bool = False) -> None:
+    def __init__(self, handle: Callable[[T], None], depth: int, name: str) -> None:
         self._handle = handle
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
-        self._yielding = yielding
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        if self._yielding:
-            lower_thread()
         while True:
             item = self._queue.get()
             if item is _END:

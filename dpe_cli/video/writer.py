@@ -36,7 +36,6 @@ import numpy as np
 from dpe_cli.bounds import check
 from dpe_cli.errors import DPEError, InputError, OutputExistsError
 from dpe_cli.inputs import InputFiles
-from dpe_cli.priority import lower_process
 from dpe_cli.video.probe import as_fraction, ffmpeg_exe, ffmpeg_reason, ffmpeg_url, has_audio
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -312,7 +311,6 @@ class VideoWriter:
                 stderr=self._stderr,
                 start_new_session=True,
             )
-            lower_process(self._proc.pid)  # it runs beside the model: see dpe_cli.priority
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.write(memoryview(frame).cast("B"))
