@@ -274,7 +274,7 @@ def main() -> None:
         "faces": args.faces, "photo": list(PHOTO), "box_sides": [b.size for b in boxes], "weights": str(args.weights),
         "fidelity": table, "change_pixels_outside_mask": outside, "timing": speed, "pipeline": end_to_end,
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-        "cpu_bf16": sorted(cpu_flags() & BF16_FLAGS),  # with AMX the bf16 model runs ~2.3x float32, so the paste's share doubles
+        "cpu_bf16": sorted(cpu_flags() & BF16_FLAGS),  # with AMX the bf16 model runs ~2.2x float32 (the paste's share doubles)
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
