@@ -217,6 +217,11 @@ class EditJob:
             self.engine = Engine.load(r.weights, r.device, r.precision)
             self.engine.announce(self.reporter)
         batch_size = r.batch_size or (8 if self.engine.device.type == "cuda" else 1)
+        unused = r.unused_paste_options()
+        if unused:
+            names = ", ".join("--" + {"paste_method": "paste"}.get(n, n).replace("_", "-") for n in unused)
+            why = "--output-crop" if r.output_crop else f"a {r.mode} edit is not pasted back, only an expression edit is"
+            self.reporter.note(f"{names} unused: the output is the face crop ({why})")
         plan = self._plan(source, driver)
         fps = plan.timeline.fps
         size = self.engine.size

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from dpe_cli.bounds import check_all
@@ -16,6 +16,9 @@ from dpe_cli.face.regions import parse_regions
 from dpe_cli.model import Mode, check_mode
 
 MAX_BOX_FRAMES = 3  # a --box side beyond 3x the frame would only pad (and allocate) emptiness
+
+# The options that only shape the paste into the full frames.
+PASTE_OPTIONS = ("paste_method", "paste_reference", "mask", "feather")
 
 
 @dataclass
@@ -150,6 +153,14 @@ class EditRequest:
             raise InputError("`faces` all and `person` find people shot by shot; `shots` none frames one face", "drop `shots` none")
         if self.faces == "all" and self.paste is False:
             raise InputError("`faces` all needs the edits pasted into the frames", "use `dpe edit-expression`, which pastes back")
+
+    def unused_paste_options(self) -> list[str]:
+        """The paste-back options set away from their defaults although nothing is pasted back
+        (the output is the face crop), so that the run says so instead of ignoring them silently."""
+        if self.paste:
+            return []
+        defaults = {f.name: f.default for f in fields(self) if f.name in PASTE_OPTIONS}
+        return [name for name in PASTE_OPTIONS if getattr(self, name) != defaults[name]]
 
     @property
     def per_shot(self) -> bool:

@@ -15,6 +15,7 @@ from dpe_cli.edit.commands import build_request
 from dpe_cli.errors import InputError
 from dpe_cli.face import CropBox
 from dpe_cli.face import paste as paste_module
+from dpe_cli.progress import Reporter
 from dpe_cli.synth import Expression, Identity, Pose, render_frame, write_clip
 from helpers import assert_only_box_changed, read_frames
 
@@ -123,3 +124,27 @@ def test_relative_to_is_checked(inputs, tiny_weights, tmp_path):
                             relative_to=str(inputs["driver"]))
     with pytest.raises(InputError, match="is a video"):
         run_edit(request)
+
+
+class _Notes(Reporter):
+    """A reporter that keeps its notes."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def test_paste_options_on_a_crop_output_are_reported_not_dropped_silently(inputs, tiny_weights, tmp_path):
+    request = build_request("reenact", inputs["photo_path"], inputs["driver"], f"{tmp_path / 'pose'}/", weights=tiny_weights,
+                            mode="pose", mask="mouth", paste="replace")
+    assert request.unused_paste_options() == ["paste_method", "mask"]
+    reporter = _Notes()
+    run_edit(request, reporter)
+    assert any("--paste, --mask unused" in n and "pose edit is not pasted back" in n for n in reporter.notes), reporter.notes
+    # Defaults, or a paste that happens, say nothing.
+    assert build_request("reenact", inputs["photo_path"], inputs["driver"], "o.mp4", mode="pose").unused_paste_options() == []
+    assert build_request("reenact", inputs["photo_path"], inputs["driver"], "o.mp4", mode="expression", mask="mouth").unused_paste_options() == []
+    assert build_request("reenact", inputs["photo_path"], inputs["driver"], "o.mp4", mode="expression", output_crop=True,
+                         feather=0.05).unused_paste_options() == ["feather"]
